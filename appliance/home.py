@@ -1,0 +1,105 @@
+"""An appliance home: settings, the keyring and the encrypted store, opened together.
+
+Layout: `config.yaml`, `keyring.json` (wrapped keys only), `store.db` (+ its WAL), `sources/` for the
+bank's own mappings, `cache/` for library caches. Nothing in the home opens without the KEK.
+"""
+
+import os
+from pathlib import Path
+
+from appliance import offline
+from appliance.errors import ConfigError, StoreError
+from appliance.keys import Credentials, Keyring
+from appliance.settings import Settings
+from appliance.store import Store
+
+CONFIG = "config.yaml"
+KEYRING = "keyring.json"
+STORE = "store.db"
+
+
+def resolve_home(path: str | os.PathLike | None) -> Path:
+    chosen = path or os.environ.get("APPLIANCE_HOME")
+    if not chosen:
+        raise ConfigError("no home given: pass --home DIR or set APPLIANCE_HOME")
+    return Path(chosen).expanduser().absolute()
+
+
+class Home:
+    def __init__(self, path: Path, settings: Settings, keyring: Keyring, store: Store):
+        self.path = path
+        self.settings = settings
+        self.keyring = keyring
+        self.store = store
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.path / self.settings["sources.dir"]
+
+    @classmethod
+    def init(cls, path: Path, credentials: Credentials) -> "Home":
+        path = Path(path)
+        if (path / KEYRING).exists() or (path / STORE).exists():
+            raise ConfigError(f"{path} is already an appliance home")
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+        settings = Settings()
+        keyring = Keyring.create(path / KEYRING, credentials,
+                                 argon2_memory_kib=settings["keys.argon2_memory_kib"],
+                                 argon2_iterations=settings["keys.argon2_iterations"])
+        (path / CONFIG).write_text(settings.as_yaml(), encoding="utf-8")
+        (path / settings["sources.dir"]).mkdir(mode=0o700, exist_ok=True)
+        offline.point_caches_at(str(path))
+        store = Store(path / STORE, keyring.data_key, busy_timeout_ms=settings["store.busy_timeout_ms"],
+                      create=True)
+        store.migrate()
+        return cls(path, settings, keyring, store)
+
+    @classmethod
+    def open(cls, path: Path, credentials: Credentials) -> "Home":
+        path = Path(path)
+        if not path.is_dir():
+            raise ConfigError(f"no appliance home at {path}")
+        settings = Settings.load(path / CONFIG)
+        offline.point_caches_at(str(path))
+        keyring = Keyring.open(path / KEYRING, credentials)
+        store = cls._open_store(path, keyring, settings)
+        store.migrate()
+        return cls(path, settings, keyring, store)
+
+    @staticmethod
+    def _open_store(path: Path, keyring: Keyring, settings: Settings) -> Store:
+        timeout = settings["store.busy_timeout_ms"]
+        try:
+            store = Store(path / STORE, keyring.data_key, busy_timeout_ms=timeout)
+        except StoreError:
+            if keyring.pending_data_key is None:
+                raise
+            # A rotation was cut off after the store was re-keyed: the pending key is the live one.
+            store = Store(path / STORE, keyring.pending_data_key, busy_timeout_ms=timeout)
+            keyring.promote_pending_data_key()
+            return store
+        if keyring.pending_data_key is not None:
+            keyring.drop_pending_data_key()  # cut off before the store was re-keyed
+        return store
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Home":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def rotate_data_key(self) -> None:
+        new_key = self.keyring.stage_new_data_key()
+        self.store.rekey(new_key)
+        self.keyring.promote_pending_data_key()
+
+    def change_kek(self, credentials: Credentials) -> str:
+        return self.keyring.change_kek(credentials, argon2_memory_kib=self.settings["keys.argon2_memory_kib"],
+                                       argon2_iterations=self.settings["keys.argon2_iterations"])
+
+    def backup(self, target: Path) -> None:
+        self.store.backup_to(target, self.keyring.data_key)

@@ -1,0 +1,101 @@
+"""Every setting, read and validated once, in one place, each with a default and a line of help.
+
+The home's `config.yaml` overrides defaults; `docs/settings.md` documents each setting (a test checks).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from appliance.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    kind: type
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ingest.chunk_rows", 50_000, int,
+            "Rows read, validated and written per chunk; bounds ingest memory.", 100, 5_000_000),
+    Setting("ingest.max_bad_row_share", 0.5, float,
+            "A batch whose share of quarantined rows exceeds this is refused whole (a wrong mapping, not bad rows).",
+            0.0, 1.0),
+    Setting("store.busy_timeout_ms", 30_000, int,
+            "How long a writer waits for another writer before giving up.", 0, 3_600_000),
+    Setting("keys.argon2_memory_kib", 65_536, int,
+            "Argon2id memory cost for passphrase-derived key-encryption keys (new or changed passphrases).",
+            8_192, 4_194_304),
+    Setting("keys.argon2_iterations", 3, int,
+            "Argon2id time cost for passphrase-derived key-encryption keys.", 1, 100),
+    Setting("sources.dir", "sources", str,
+            "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class Settings:
+    """Validated settings; read values with `settings["ingest.chunk_rows"]`."""
+
+    def __init__(self, overrides: dict[str, Any] | None = None, origin: str = "settings"):
+        self._values = {s.name: s.default for s in SETTINGS}
+        for name, raw in (overrides or {}).items():
+            setting = _BY_NAME.get(name)
+            if setting is None:
+                raise ConfigError(f"{origin}: unknown setting '{name}'")
+            self._values[name] = _coerce(setting, raw, origin)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    @classmethod
+    def load(cls, path: Path) -> "Settings":
+        if not path.exists():
+            return cls()
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path.name}{where}: not valid YAML") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path.name}: expected a mapping of settings")
+        return cls(_flatten(tree), origin=path.name)
+
+    def as_yaml(self) -> str:
+        lines = ["# Insight Appliance settings. Each is documented in docs/settings.md."]
+        for s in SETTINGS:
+            lines.append(f"# {s.help}")
+            lines.append(f"{s.name}: {yaml.safe_dump(self._values[s.name]).splitlines()[0]}")
+        return "\n".join(lines) + "\n"
+
+
+def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
+    if setting.kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        raw = float(raw)
+    if not isinstance(raw, setting.kind) or isinstance(raw, bool):
+        raise ConfigError(f"{origin}: setting '{setting.name}' must be {setting.kind.__name__}")
+    if setting.minimum is not None and raw < setting.minimum:
+        raise ConfigError(f"{origin}: setting '{setting.name}' must be at least {setting.minimum}")
+    if setting.maximum is not None and raw > setting.maximum:
+        raise ConfigError(f"{origin}: setting '{setting.name}' must be at most {setting.maximum}")
+    return raw

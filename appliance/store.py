@@ -1,0 +1,221 @@
+"""The encrypted store: the only module that imports sqlcipher3 and owns the connection.
+
+Durability: WAL journal with `synchronous=FULL`, so a batch reported committed has been fsynced to the WAL
+and survives a power cut (WAL with `synchronous=NORMAL` may lose the last commits). WAL also lets the
+console read while a batch is written. SQLCipher encrypts WAL pages like database pages; the `-shm`
+index holds page numbers only. Temporary tables and indices stay in memory, because SQLite's temp files
+would not be encrypted. The file starts with no SQLite header. Copies go through the backup API only.
+"""
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import sqlcipher3
+
+from appliance.errors import StoreError
+
+Row = sqlcipher3.Row
+IntegrityError = sqlcipher3.IntegrityError
+
+_MIGRATIONS: list[tuple[int, str, Callable]] = []
+
+
+def migration(version: int, name: str):
+    """Register a schema migration; each runs in its own transaction and is recorded."""
+
+    def register(func: Callable):
+        if any(v == version for v, _, _ in _MIGRATIONS):
+            raise RuntimeError(f"duplicate migration {version}")
+        _MIGRATIONS.append((version, name, func))
+        _MIGRATIONS.sort(key=lambda m: m[0])
+        return func
+
+    return register
+
+
+def _key_pragma(key: bytes) -> str:
+    # A raw 256-bit key in SQLCipher's blob-literal form: no per-connection KDF.
+    return f"PRAGMA key = \"x'{key.hex()}'\""
+
+
+class Store:
+    def __init__(self, path: Path, key: bytes, *, busy_timeout_ms: int = 30_000, create: bool = False):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"no store at {self.path}")
+        try:
+            self.conn = sqlcipher3.connect(str(self.path), isolation_level=None, timeout=busy_timeout_ms / 1000,
+                                           check_same_thread=False)
+            self.conn.execute("PRAGMA cipher_log_level = NONE")
+            self.conn.execute(_key_pragma(key))
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute("PRAGMA temp_store = MEMORY")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        except sqlcipher3.DatabaseError:
+            raise StoreError(f"{self.path.name} cannot be opened with this home's key: "
+                             "the store is corrupt or belongs to another home") from None
+        self.conn.row_factory = sqlcipher3.Row
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE) so writers queue instead of failing late."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlcipher3.OperationalError:
+            raise StoreError("the store is busy with another writer; try again") from None
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence | dict = ()):
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]):
+        return self.conn.executemany(sql, rows)
+
+    def query(self, sql: str, params: Sequence | dict = ()) -> list[sqlcipher3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Sequence | dict = ()):
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def tables(self) -> list[str]:
+        return [r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.query(f"PRAGMA table_info({table})")]
+
+    # Schema -----------------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        if "schema_migrations" not in self.tables():
+            return 0
+        return self.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations in order; returns the versions applied."""
+        self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                          "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
+        current = self.schema_version()
+        known = max((v for v, _, _ in _MIGRATIONS), default=0)
+        if current > known:
+            raise StoreError(f"the store is at schema version {current}, newer than this appliance ({known})")
+        applied = []
+        for version, name, func in _MIGRATIONS:
+            if version <= current:
+                continue
+            with self.transaction():
+                func(self)
+                self.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time()))
+            applied.append(version)
+        return applied
+
+    # Keys and copies --------------------------------------------------------------------------------
+    def rekey(self, new_key: bytes) -> None:
+        self.conn.execute(f"PRAGMA rekey = \"x'{new_key.hex()}'\"")
+
+    def backup_to(self, target: Path, key: bytes) -> None:
+        """A consistent encrypted copy through SQLite's backup API, never a copy of the live file."""
+        target = Path(target)
+        if target.exists():
+            raise StoreError(f"{target} exists; refusing to overwrite it")
+        copy = Store(target, key, create=True)
+        try:
+            self.conn.backup(copy.conn)
+        finally:
+            copy.close()
+
+
+def checkpoint(store: Store) -> None:
+    store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# Migrations ----------------------------------------------------------------------------------------
+def _run_script(store: Store, script: str) -> None:
+    # Not executescript(): it commits the open transaction first, and a migration must be atomic.
+    for statement in script.split(";"):
+        if statement.strip():
+            store.execute(statement)
+
+
+_COMMON = "source TEXT NOT NULL, batch_id INTEGER NOT NULL, attributes TEXT"
+
+
+@migration(1, "canonical bank model, batches, quarantine, vault")
+def _canonical_model(store: Store) -> None:
+    _run_script(store, f"""
+    CREATE TABLE customers (
+        customer_id TEXT PRIMARY KEY, name TEXT, id_number TEXT, phone TEXT, email TEXT, address TEXT,
+        gender TEXT, birth_year INTEGER, age INTEGER, region TEXT, city TEXT, branch TEXT, segment TEXT,
+        joined_on TEXT, status TEXT, closed_on TEXT, tenure_years INTEGER, credit_score INTEGER,
+        income REAL, total_balance REAL, product_count INTEGER, has_credit_card INTEGER, is_active INTEGER,
+        churn_label INTEGER, {_COMMON});
+    CREATE TABLE branches (
+        branch_id TEXT PRIMARY KEY, name TEXT, region TEXT, city TEXT, {_COMMON});
+    CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY, customer_id TEXT, product TEXT, account_type TEXT, currency TEXT,
+        branch TEXT, opened_on TEXT, closed_on TEXT, status TEXT, balance REAL, credit_limit REAL, {_COMMON});
+    CREATE INDEX accounts_customer ON accounts(customer_id);
+    CREATE TABLE transactions (
+        transaction_id TEXT PRIMARY KEY, account_id TEXT, customer_id TEXT, booked_at TEXT, amount REAL,
+        direction TEXT, balance_after REAL, currency TEXT, channel TEXT, category TEXT, counterparty TEXT,
+        memo TEXT, {_COMMON});
+    CREATE INDEX transactions_account ON transactions(account_id, booked_at);
+    CREATE INDEX transactions_customer ON transactions(customer_id, booked_at);
+    CREATE TABLE product_holdings (
+        holding_id TEXT PRIMARY KEY, customer_id TEXT, account_id TEXT, product_code TEXT, product_name TEXT,
+        category TEXT, opened_on TEXT, closed_on TEXT, status TEXT, amount REAL, {_COMMON});
+    CREATE INDEX product_holdings_customer ON product_holdings(customer_id);
+    CREATE TABLE interactions (
+        interaction_id TEXT PRIMARY KEY, customer_id TEXT, occurred_at TEXT, kind TEXT, channel TEXT,
+        category TEXT, text TEXT, resolved INTEGER, {_COMMON});
+    CREATE INDEX interactions_customer ON interactions(customer_id, occurred_at);
+    CREATE TABLE digital_events (
+        event_id TEXT PRIMARY KEY, customer_id TEXT, occurred_at TEXT, channel TEXT, event_type TEXT,
+        device_id TEXT, {_COMMON});
+    CREATE INDEX digital_events_customer ON digital_events(customer_id, occurred_at);
+    CREATE TABLE campaigns (
+        campaign_id TEXT PRIMARY KEY, name TEXT, channel TEXT, objective TEXT, starts_on TEXT, ends_on TEXT,
+        {_COMMON});
+    CREATE TABLE campaign_responses (
+        response_id TEXT PRIMARY KEY, campaign_id TEXT, customer_id TEXT, group_name TEXT, contacted_at TEXT,
+        responded_at TEXT, outcome TEXT, {_COMMON});
+    CREATE INDEX campaign_responses_customer ON campaign_responses(customer_id);
+
+    CREATE TABLE ingest_batches (
+        batch_id INTEGER PRIMARY KEY, source TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+        status TEXT NOT NULL, rows_read INTEGER NOT NULL DEFAULT 0, rows_loaded INTEGER NOT NULL DEFAULT 0,
+        rows_quarantined INTEGER NOT NULL DEFAULT 0, rows_filtered INTEGER NOT NULL DEFAULT 0,
+        table_counts TEXT);
+    CREATE TABLE ingest_files (
+        batch_id INTEGER NOT NULL REFERENCES ingest_batches(batch_id), source TEXT NOT NULL,
+        file_name TEXT NOT NULL, file_sha256 TEXT NOT NULL, encoding TEXT, rows_read INTEGER NOT NULL,
+        rows_loaded INTEGER NOT NULL, rows_quarantined INTEGER NOT NULL, rows_filtered INTEGER NOT NULL,
+        UNIQUE (source, file_sha256));
+    CREATE TABLE quarantine (
+        quarantine_id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL REFERENCES ingest_batches(batch_id),
+        source TEXT NOT NULL, file_name TEXT NOT NULL, line INTEGER NOT NULL, column_name TEXT,
+        reason TEXT NOT NULL, protected_row TEXT);
+    CREATE INDEX quarantine_batch ON quarantine(batch_id);
+    CREATE TABLE vault (
+        domain TEXT NOT NULL, token TEXT NOT NULL, sealed BLOB NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (domain, token));
+    """)
