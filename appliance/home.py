@@ -1,21 +1,28 @@
 """An appliance home: settings, the keyring and the encrypted store, opened together.
 
-Layout: `config.yaml`, `keyring.json` (wrapped keys only), `store.db` (+ its WAL), `sources/` for the
-bank's own mappings, `cache/` for library caches. Nothing in the home opens without the KEK.
+Layout: `config.yaml`, `keyring.json` (wrapped keys only), `store.db` (+ its WAL), `policies/` (the
+policies in force, copied from the shipped defaults at init), `sources/` for the bank's own mappings,
+`cache/` for library caches. Nothing in the home opens without the KEK.
 """
 
 import os
+import shutil
 from pathlib import Path
 
 from appliance import offline
 from appliance.errors import ConfigError, StoreError
+from appliance.ingest import Ingestor
 from appliance.keys import Credentials, Keyring
+from appliance.mapping import SourceMapping, find_mapping
+from appliance.policies import SHIPPED_DIR as SHIPPED_POLICIES, ProtectionPolicy
+from appliance.protect import TextMasker, Tokenizer, Vault
 from appliance.settings import Settings
 from appliance.store import Store
 
 CONFIG = "config.yaml"
 KEYRING = "keyring.json"
 STORE = "store.db"
+POLICIES = "policies"
 
 
 def resolve_home(path: str | os.PathLike | None) -> Path:
@@ -49,6 +56,7 @@ class Home:
                                  argon2_iterations=settings["keys.argon2_iterations"])
         (path / CONFIG).write_text(settings.as_yaml(), encoding="utf-8")
         (path / settings["sources.dir"]).mkdir(mode=0o700, exist_ok=True)
+        shutil.copytree(SHIPPED_POLICIES, path / POLICIES, dirs_exist_ok=True)
         offline.point_caches_at(str(path))
         store = Store(path / STORE, keyring.data_key, busy_timeout_ms=settings["store.busy_timeout_ms"],
                       create=True)
@@ -85,6 +93,23 @@ class Home:
 
     def close(self) -> None:
         self.store.close()
+
+    def protection_policy(self) -> ProtectionPolicy:
+        return ProtectionPolicy.load(self.path / POLICIES)
+
+    def mapping(self, source: str) -> SourceMapping:
+        return find_mapping(source, self.protection_policy(), self.sources_dir)
+
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self.keyring.token_key)
+
+    def vault(self) -> Vault:
+        return Vault(self.store, self.keyring.vault_key)
+
+    def ingestor(self, masker: TextMasker | None = None) -> Ingestor:
+        return Ingestor(self.store, self.tokenizer(), self.vault(), self.protection_policy(),
+                        chunk_rows=self.settings["ingest.chunk_rows"],
+                        max_bad_row_share=self.settings["ingest.max_bad_row_share"], masker=masker)
 
     def __enter__(self) -> "Home":
         return self

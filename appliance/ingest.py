@@ -1,0 +1,374 @@
+"""Ingestion: files in, through their source mapping, validated, protected, into the encrypted store.
+
+A batch (one `ingest` call, any number of files) commits whole or not at all: one write transaction,
+so a kill at any moment leaves the store as it was. A file already ingested (same source, same sha256)
+is skipped; rows are upserted on their canonical key, so overlapping files add nothing twice. Bad rows go
+to the quarantine with file, line, column and a reason that never quotes the value. Raw identifiers and
+PII are replaced by tokens before anything is written; free text is masked or dropped.
+"""
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from appliance import model
+from appliance.errors import IngestError
+from appliance.mapping import ColumnSpec, FileSpec, SourceMapping
+from appliance.policies import ProtectionPolicy
+from appliance.protect import TextMasker, Tokenizer, Vault
+from appliance.readers import Chunk, open_input, sha256_of
+from appliance.store import Store
+from appliance.transforms import TRANSFORMS
+
+_TRUE = {"1", "true", "t", "yes", "y", "是", "真"}
+_FALSE = {"0", "false", "f", "no", "n", "否", "假"}
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+WITHHELD = "<withheld>"
+
+
+@dataclass
+class FileReport:
+    name: str
+    sha256: str
+    encoding: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_filtered: int = 0
+    duplicate_of_batch: int | None = None
+    reasons: Counter = field(default_factory=Counter)  # (column, reason) -> rows
+
+
+@dataclass
+class BatchReport:
+    source: str
+    batch_id: int | None = None
+    files: list[FileReport] = field(default_factory=list)
+    table_counts: Counter = field(default_factory=Counter)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files.extend(p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise IngestError(f"{path}: no such file")
+    return files
+
+
+# Parsing: a column of strings (NA for missing) -> typed values and the rows that failed ---------------
+def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    """Returns (typed values, bad-row mask, reason)."""
+    present = raw.notna()
+    values = raw
+    if spec.values is not None:
+        known = raw.isin(list(spec.values))
+        bad = present & ~known
+        values = raw.map(spec.values)
+        if bad.any():
+            return values.where(~bad), bad, "value not among the mapping's values"
+        present = values.notna()
+    kind = spec.type
+    if kind == "text":
+        return values, pd.Series(False, index=raw.index), ""
+    if kind in ("integer", "decimal"):
+        text = values.where(~values.str.match(_THOUSANDS, na=False), values.str.replace(",", "", regex=False))
+        numbers = pd.to_numeric(text, errors="coerce")
+        if kind == "integer":
+            bad = present & (numbers.isna() | (numbers % 1 != 0))
+            typed, reason = numbers.where(~bad).round().astype("Int64"), "not an integer"
+        else:
+            bad = present & numbers.isna()
+            typed, reason = numbers.where(~bad).astype("float64"), "not a number"
+        if bad.any():
+            return typed, bad, reason
+        for bound, outside in ((spec.minimum, typed < spec.minimum if spec.minimum is not None else None),
+                               (spec.maximum, typed > spec.maximum if spec.maximum is not None else None)):
+            if outside is not None and outside.fillna(False).any():
+                which = "below minimum" if bound == spec.minimum else "above maximum"
+                return typed, outside.fillna(False).astype(bool), f"{which} {bound}"
+        return typed, bad, reason
+    if kind in ("date", "datetime"):
+        fmt = spec.format or ("%Y-%m-%d" if kind == "date" else "ISO8601")
+        try:
+            stamps = pd.to_datetime(values, format=fmt, errors="coerce")
+        except (ValueError, TypeError):  # e.g. mixed time zones: judge row by row
+            stamps = values.map(lambda v: pd.to_datetime(v, format=fmt, errors="coerce") if pd.notna(v) else pd.NaT)
+            stamps = pd.to_datetime(stamps, errors="coerce", utc=True).dt.tz_localize(None)
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        bad = present & stamps.isna()
+        out = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
+        typed = stamps.dt.strftime(out).where(~bad & present)
+        return typed, bad, f"not a {'date' if kind == 'date' else 'date-time'} in format {fmt}"
+    folded = values.str.lower()
+    typed = pd.Series(pd.NA, index=raw.index, dtype="Int64")
+    typed[folded.isin(_TRUE)] = 1
+    typed[folded.isin(_FALSE)] = 0
+    bad = present & typed.isna()
+    return typed, bad, "not a true/false value"
+
+
+def _token_input(spec: ColumnSpec, raw: pd.Series, typed: pd.Series) -> pd.Series:
+    """What a token is computed over: the raw text, or the canonical number for integer identifiers."""
+    if spec.type == "integer":
+        return typed.astype("string").astype(object).where(typed.notna())
+    return raw
+
+
+def _python_values(series: pd.Series) -> list:
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
+class Ingestor:
+    def __init__(self, store: Store, tokenizer: Tokenizer, vault: Vault, policy: ProtectionPolicy, *,
+                 chunk_rows: int, max_bad_row_share: float, masker: TextMasker | None = None):
+        self.store = store
+        self.tokenizer = tokenizer
+        self.vault = vault
+        self.policy = policy
+        self.chunk_rows = chunk_rows
+        self.max_bad_row_share = max_bad_row_share
+        self.masker = masker
+
+    # Whole batch ------------------------------------------------------------------------------------
+    def ingest(self, mapping: SourceMapping, paths: list[Path]) -> BatchReport:
+        report = BatchReport(mapping.name)
+        plan: list[tuple[Path, FileSpec, FileReport]] = []
+        seen_hashes: set[str] = set()
+        for path in expand_paths(paths):
+            spec = mapping.file_for(path.name)
+            if spec is None:
+                raise IngestError(f"{path.name}: no file entry in source mapping '{mapping.name}' matches it")
+            self._check_masking(path, spec)
+            file_report = FileReport(path.name, sha256_of(path))
+            previous = self.store.scalar("SELECT batch_id FROM ingest_files WHERE source = ? AND file_sha256 = ?",
+                                         (mapping.name, file_report.sha256))
+            if previous is not None or file_report.sha256 in seen_hashes:
+                file_report.duplicate_of_batch = previous or 0
+                report.files.append(file_report)
+                continue
+            seen_hashes.add(file_report.sha256)
+            plan.append((path, spec, file_report))
+        # Headers first, so an unmapped column stops the batch before any row is read.
+        opened = []
+        for path, spec, file_report in plan:
+            handle = open_input(path, spec, self.chunk_rows)
+            self._check_header(path, spec, handle.header)
+            file_report.encoding = handle.encoding
+            opened.append((path, spec, file_report, handle))
+        if not opened:
+            return report
+        with self.store.transaction():
+            batch_id = self.store.execute(
+                "INSERT INTO ingest_batches (source, started_at, status) VALUES (?, ?, 'running')",
+                (mapping.name, _now())).lastrowid
+            report.batch_id = batch_id
+            for path, spec, file_report, handle in opened:
+                for chunk in handle.chunks:
+                    self._ingest_chunk(mapping, spec, file_report, chunk, batch_id, report.table_counts)
+                self._refuse_if_mostly_bad(file_report)
+                self.store.execute(
+                    "INSERT INTO ingest_files VALUES (?,?,?,?,?,?,?,?,?)",
+                    (batch_id, mapping.name, path.name, file_report.sha256, file_report.encoding,
+                     file_report.rows_read, file_report.rows_loaded, file_report.rows_quarantined,
+                     file_report.rows_filtered))
+                report.files.append(file_report)
+            self.store.execute(
+                "UPDATE ingest_batches SET finished_at = ?, status = 'committed', rows_read = ?, rows_loaded = ?, "
+                "rows_quarantined = ?, rows_filtered = ?, table_counts = ? WHERE batch_id = ?",
+                (_now(), sum(f.rows_read for f in report.files), report.rows_loaded, report.rows_quarantined,
+                 sum(f.rows_filtered for f in report.files), json.dumps(dict(report.table_counts)), batch_id))
+        return report
+
+    def _check_masking(self, path: Path, spec: FileSpec) -> None:
+        if self.masker is not None:
+            return
+        for column in spec.columns.values():
+            if column.protect == "mask":
+                raise IngestError(f"{path.name}: column '{column.name}' is free text to be masked, but no PII "
+                                  "engine is installed; map it with protect: drop")
+
+    @staticmethod
+    def _check_header(path: Path, spec: FileSpec, header: list[str]) -> None:
+        for name in header:
+            if name not in spec.columns:
+                raise IngestError(f"{path.name}: column '{name}' is not in the mapping; map or drop it explicitly")
+        for name, column in spec.columns.items():
+            if name not in header and not column.optional and spec.format != "jsonl":
+                raise IngestError(f"{path.name}: mapped column '{name}' is missing from the file")
+
+    def _refuse_if_mostly_bad(self, report: FileReport) -> None:
+        considered = report.rows_read - report.rows_filtered
+        if considered and report.rows_quarantined / considered > self.max_bad_row_share:
+            (column, reason), _ = report.reasons.most_common(1)[0]
+            where = f"column '{column}': " if column else ""
+            raise IngestError(
+                f"{report.name}: {report.rows_quarantined} of {considered} rows failed validation (over "
+                f"{self.max_bad_row_share:.0%}; most often {where}{reason}); nothing from this batch was stored")
+
+    # One chunk --------------------------------------------------------------------------------------
+    def _ingest_chunk(self, mapping: SourceMapping, spec: FileSpec, report: FileReport, chunk: Chunk,
+                      batch_id: int, table_counts: Counter) -> None:
+        frame = chunk.frame
+        report.rows_read += len(frame) + len(chunk.malformed)
+        for line, reason in chunk.malformed:
+            self._quarantine(mapping.name, report, batch_id, line, None, reason, None)
+        lines = pd.Series(chunk.lines, index=frame.index, dtype="int64")
+        raw = {}
+        nulls = list(spec.null_values)
+        for name in spec.columns:
+            column = frame[name] if name in frame else pd.Series(pd.NA, index=frame.index, dtype=object)
+            stripped = column.astype(object).where(column.notna()).str.strip()
+            raw[name] = stripped.where(~stripped.isin(nulls))
+        if spec.filter_column:
+            keep = raw[spec.filter_column].isin(list(spec.filter_values))
+            report.rows_filtered += int((~keep).sum())
+            raw = {name: values[keep] for name, values in raw.items()}
+            lines = lines[keep]
+        index = lines.index
+        error_column = pd.Series(None, index=index, dtype=object)
+        error_reason = pd.Series(None, index=index, dtype=object)
+        typed = {}
+        for name, column in spec.columns.items():
+            values, bad, reason = _parse(column, raw[name])
+            missing = raw[name].isna() & (column.required or self._holds_key(column))
+            for mask, why in ((missing, "missing required value"), (bad, reason)):
+                fresh = mask & error_column.isna()
+                error_column[fresh] = name
+                error_reason[fresh] = why
+            typed[name] = values
+        bad_rows = error_column.notna()
+        for position in index[bad_rows]:
+            self._quarantine(mapping.name, report, batch_id, int(lines[position]), error_column[position],
+                             error_reason[position], self._protected_row(mapping, spec, raw, position))
+        good = ~bad_rows
+        if not good.any():
+            return
+        raw = {name: values[good] for name, values in raw.items()}
+        typed = {name: values[good] for name, values in typed.items()}
+        report.rows_loaded += int(good.sum())
+        for table, columns in self._protected_tables(mapping, spec, raw, typed).items():
+            self._upsert(table, columns, mapping, batch_id)
+            table_counts[table] += int(good.sum())
+
+    @staticmethod
+    def _holds_key(column: ColumnSpec) -> bool:
+        return any(t.field == model.BY_NAME[t.table].key for t in column.targets)
+
+    def _protected_row(self, mapping: SourceMapping, spec: FileSpec, raw: dict, position) -> str:
+        """The quarantined row with tokens for identifiers and nothing of C3 data or free text."""
+        shown = {}
+        for name, column in spec.columns.items():
+            value = raw[name][position]
+            if pd.isna(value):
+                shown[name] = None
+            elif column.protect == "token" or column.data_class in ("identifier", "C2") and column.protect != "keep":
+                domain = column.targets[0].token_domain if column.targets else f"quarantine:{name}"
+                shown[name] = "tok:" + self.tokenizer.token(domain, value, mapping.id_namespace)
+            elif column.data_class in ("C3", "free_text") or column.protect == "drop":
+                shown[name] = WITHHELD
+            else:
+                shown[name] = value[:200]
+        return json.dumps(shown, ensure_ascii=False)
+
+    def _quarantine(self, source: str, report: FileReport, batch_id: int, line: int, column: str | None,
+                    reason: str, protected_row: str | None) -> None:
+        report.rows_quarantined += 1
+        report.reasons[(column, reason)] += 1
+        self.store.execute("INSERT INTO quarantine (batch_id, source, file_name, line, column_name, reason, "
+                           "protected_row) VALUES (?,?,?,?,?,?,?)",
+                           (batch_id, source, report.name, line, column, reason, protected_row))
+
+    def _protected_tables(self, mapping: SourceMapping, spec: FileSpec, raw: dict, typed: dict) -> dict:
+        """table -> {canonical column: Series}; tokens, masks and derivations applied, raw PII gone."""
+        fields: dict[str, dict[str, pd.Series]] = {}
+        attributes: dict[str, dict[str, pd.Series]] = {}
+
+        def put(target, values: pd.Series) -> None:
+            if target.attribute:
+                attributes.setdefault(target.table, {})[target.attribute] = values
+            else:
+                fields.setdefault(target.table, {})[target.field] = values
+
+        for name, column in spec.columns.items():
+            if column.protect == "token":
+                source_text = _token_input(column, raw[name], typed[name])
+                for target in column.targets:
+                    tokens = self.tokenizer.tokens(target.token_domain, source_text, mapping.id_namespace)
+                    put(target, tokens)
+                    if str(target) in self.policy.vault_fields:
+                        present = tokens.notna()
+                        self.vault.seal_many(target.token_domain,
+                                             dict(zip(tokens[present], source_text[present])))
+            elif column.protect == "mask":
+                texts = raw[name]
+                present = texts.notna()
+                masked = pd.Series(pd.NA, index=texts.index, dtype=object)
+                if present.any():
+                    masked[present] = self.masker.mask_many(texts[present].tolist())
+                for target in column.targets:
+                    put(target, masked)
+            elif column.protect == "keep":
+                for target in column.targets:
+                    put(target, typed[name])
+            for target, transform in column.derive:
+                put(target, TRANSFORMS[transform][0](typed[name]))
+        for table in set(fields) | set(attributes):
+            columns = fields.setdefault(table, {})
+            if table in attributes:
+                extras = pd.DataFrame(attributes[table])
+                columns["attributes"] = pd.Series(
+                    [json.dumps({k: v for k, v in row.items() if v is not None and v is not pd.NA}, ensure_ascii=False,
+                                default=str)
+                     for row in extras.astype(object).where(extras.notna(), None).to_dict("records")],
+                    index=extras.index)
+            key = model.BY_NAME[table].key
+            if key not in columns:
+                columns[key] = self._content_keys(mapping, table, columns)
+        return fields
+
+    @staticmethod
+    def _content_keys(mapping: SourceMapping, table: str, columns: dict[str, pd.Series]) -> pd.Series:
+        """A key for rows whose source has none: a hash of the row's protected content (stable on re-ingest)."""
+        names = sorted(columns)
+        frame = pd.DataFrame({n: columns[n].astype("string").fillna("\x00") for n in names})
+        prefix = f"{mapping.id_namespace}\x1f{table}\x1f"
+        joined = frame.astype(str).agg("\x1f".join, axis=1) if names else pd.Series("", index=frame.index)
+        return joined.map(lambda text: hashlib.sha256((prefix + text).encode("utf-8")).hexdigest()[:32])
+
+    def _upsert(self, table: str, columns: dict[str, pd.Series], mapping: SourceMapping, batch_id: int) -> None:
+        names = list(columns)
+        key = model.BY_NAME[table].key
+        updates = [f"{n} = excluded.{n}" for n in names if n not in (key, "attributes")]
+        updates += ["source = excluded.source", "batch_id = excluded.batch_id"]
+        if "attributes" in columns:
+            updates.append(f"attributes = json_patch(coalesce({table}.attributes, '{{}}'), excluded.attributes)")
+        all_names = names + ["source", "batch_id"]
+        sql = (f"INSERT INTO {table} ({', '.join(all_names)}) VALUES ({', '.join('?' * len(all_names))}) "
+               f"ON CONFLICT({key}) DO UPDATE SET {', '.join(updates)}")
+        count = len(next(iter(columns.values())))
+        values = [_python_values(columns[n]) for n in names]
+        values += [[mapping.name] * count, [batch_id] * count]
+        self.store.executemany(sql, zip(*values))

@@ -1,0 +1,253 @@
+"""Reading input files in chunks: CSV (UTF-8, UTF-8 with BOM, GB18030; any delimiter; gzip too),
+XLSX and JSON Lines. Every row keeps the line (or sheet row) it came from, so a quarantined row can be
+found in the source file. Values arrive as strings; typing is the ingest's job.
+"""
+
+import codecs
+import csv
+import datetime as dt
+import gzip
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from appliance.errors import IngestError
+from appliance.mapping import FileSpec
+
+_BLOCK = 1 << 20
+
+
+@dataclass
+class Chunk:
+    frame: pd.DataFrame  # string cells, one column per header name
+    lines: list[int]  # source line of each frame row
+    malformed: list[tuple[int, str]] = field(default_factory=list)  # (line, reason): rows that did not split
+
+
+@dataclass
+class OpenedFile:
+    header: list[str]
+    encoding: str | None
+    chunks: Iterator[Chunk]
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8-sig when a BOM leads, utf-8 when the whole file decodes as UTF-8, else gb18030 (a superset of
+    GBK and GB2312, as Chinese core systems export). Anything else is refused."""
+    for encoding in ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with _open_binary(path) as handle:
+                first = True
+                for block in iter(lambda: handle.read(_BLOCK), b""):
+                    if first and block.startswith(codecs.BOM_UTF8):
+                        return "utf-8-sig"
+                    first = False
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+        except (OSError, EOFError, gzip.BadGzipFile):
+            raise IngestError(f"{path.name}: cannot be read (damaged or truncated archive)") from None
+    raise IngestError(f"{path.name}: text is neither UTF-8 nor GB18030; re-export it in one of those")
+
+
+def open_input(path: Path, spec: FileSpec, chunk_rows: int) -> OpenedFile:
+    if spec.format == "xlsx":
+        return _open_xlsx(path, spec, chunk_rows)
+    encoding = detect_encoding(path) if spec.encoding == "auto" else spec.encoding
+    opened = (_open_jsonl if spec.format == "jsonl" else _open_csv)(path, spec, chunk_rows, _decoder_for(encoding))
+    opened.encoding = encoding
+    return opened
+
+
+def _decoder_for(encoding: str) -> str:
+    return "utf-8-sig" if encoding == "utf-8" else encoding  # tolerate a BOM on a UTF-8 file
+
+
+def _text(path: Path, encoding: str):
+    return io.TextIOWrapper(_open_binary(path), encoding=encoding, newline="")
+
+
+def _open_csv(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> OpenedFile:
+    handle = _text(path, encoding)
+    first = handle.readline()
+    if not first.strip():
+        handle.close()
+        raise IngestError(f"{path.name}: empty file, no header row")
+    delimiter = spec.delimiter
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+    _check_header(path, header)
+    reader = csv.reader(handle, delimiter=delimiter)
+
+    def chunks() -> Iterator[Chunk]:
+        width = len(header)
+        rows, lines, malformed = [], [], []
+        previous_end = 1
+        try:
+            with handle:
+                for row in reader:
+                    start, previous_end = previous_end + 1, reader.line_num + 1
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue
+                    if len(row) != width:
+                        malformed.append((start, f"{len(row)} fields where the header has {width}"))
+                    else:
+                        rows.append(row)
+                        lines.append(start)
+                    if len(rows) + len(malformed) >= chunk_rows:
+                        yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+                        rows, lines, malformed = [], [], []
+        except csv.Error:
+            raise IngestError(f"{path.name} line {reader.line_num + 1}: not parseable as CSV") from None
+        except (OSError, EOFError):
+            raise IngestError(f"{path.name}: cannot be read to the end (damaged or truncated archive)") from None
+        if rows or malformed:
+            yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+
+    return OpenedFile(header, encoding, chunks())
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    seen = set()
+    for position, name in enumerate(header, 1):
+        if not name:
+            raise IngestError(f"{path.name}: header column {position} has no name")
+        if name in seen:
+            raise IngestError(f"{path.name}: header names column '{name}' twice")
+        seen.add(name)
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time(0) else value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _open_xlsx(path: Path, spec: FileSpec, chunk_rows: int) -> OpenedFile:
+    import openpyxl  # only XLSX sources pay for it
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        raise IngestError(f"{path.name}: not a readable XLSX workbook") from None
+    if spec.sheet is not None and spec.sheet not in book.sheetnames:
+        book.close()
+        raise IngestError(f"{path.name}: has no sheet '{spec.sheet}'")
+    sheet = book[spec.sheet] if spec.sheet else book.worksheets[0]
+    rows_iter = sheet.iter_rows(values_only=True)
+    header: list[str] = []
+    header_line = 0
+    for header_line, values in enumerate(rows_iter, 1):
+        if any(v is not None for v in values):
+            header = [_cell_text(v) for v in values]
+            break
+    while header and not header[-1]:
+        header.pop()
+    if not header:
+        book.close()
+        raise IngestError(f"{path.name}: empty sheet, no header row")
+    _check_header(path, header)
+    width = len(header)
+
+    def chunks() -> Iterator[Chunk]:
+        rows, lines, malformed = [], [], []
+        try:
+            for line, values in enumerate(rows_iter, header_line + 1):
+                cells = [_cell_text(v) for v in values]
+                if not any(cells):
+                    continue
+                if any(cells[width:]):
+                    malformed.append((line, f"cells beyond the {width} header columns"))
+                    continue
+                rows.append((cells + [""] * width)[:width])
+                lines.append(line)
+                if len(rows) + len(malformed) >= chunk_rows:
+                    yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+                    rows, lines, malformed = [], [], []
+            if rows or malformed:
+                yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+        finally:
+            book.close()
+
+    return OpenedFile(header, None, chunks())
+
+
+def _json_text(value) -> str | None:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return None  # nested: not a cell
+
+
+def _open_jsonl(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> OpenedFile:
+    header = list(spec.columns)
+    known = set(header)
+
+    def chunks() -> Iterator[Chunk]:
+        rows, lines, malformed = [], [], []
+        try:
+            with _text(path, encoding) as handle:
+                for line, text in enumerate(handle, 1):
+                    if not text.strip():
+                        continue
+                    try:
+                        record = json.loads(text)
+                    except ValueError:
+                        malformed.append((line, "not valid JSON"))
+                        continue
+                    if not isinstance(record, dict):
+                        malformed.append((line, "not a JSON object"))
+                        continue
+                    unknown = next((k for k in record if k not in known), None)
+                    if unknown is not None:
+                        raise IngestError(f"{path.name} line {line}: column '{unknown}' is not in the mapping")
+                    cells = {k: _json_text(v) for k, v in record.items()}
+                    nested = next((k for k, v in cells.items() if v is None), None)
+                    if nested is not None:
+                        malformed.append((line, f"column '{nested}' holds a nested value"))
+                        continue
+                    rows.append([cells.get(name, "") for name in header])
+                    lines.append(line)
+                    if len(rows) + len(malformed) >= chunk_rows:
+                        yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+                        rows, lines, malformed = [], [], []
+        except (OSError, EOFError):
+            raise IngestError(f"{path.name}: cannot be read to the end (damaged or truncated archive)") from None
+        if rows or malformed:
+            yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+
+    return OpenedFile(header, encoding, chunks())
