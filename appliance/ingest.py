@@ -93,8 +93,11 @@ def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]
     if kind == "text":
         return values, pd.Series(False, index=raw.index), ""
     if kind in ("integer", "decimal"):
-        text = values.where(~values.str.match(_THOUSANDS, na=False), values.str.replace(",", "", regex=False))
-        numbers = pd.to_numeric(text, errors="coerce")
+        numbers = pd.to_numeric(values, errors="coerce")
+        retry = present & numbers.isna()
+        if retry.any():  # "1,234.56" as exports write it; tried only where plain parsing failed
+            grouped = values[retry].where(values[retry].str.match(_THOUSANDS, na=False))
+            numbers[retry] = pd.to_numeric(grouped.str.replace(",", "", regex=False), errors="coerce")
         if kind == "integer":
             bad = present & (numbers.isna() | (numbers % 1 != 0))
             typed, reason = numbers.where(~bad).round().astype("Int64"), "not an integer"
@@ -138,7 +141,8 @@ def _token_input(spec: ColumnSpec, raw: pd.Series, typed: pd.Series) -> pd.Serie
 
 
 def _python_values(series: pd.Series) -> list:
-    return series.astype(object).where(series.notna(), None).tolist()
+    """Plain Python values for the driver: NaN, NA and None all become NULL."""
+    return [None if v is None or v is pd.NA or (v.__class__ is float and v != v) else v for v in series.tolist()]
 
 
 class Ingestor:
@@ -237,11 +241,12 @@ class Ingestor:
             self._quarantine(mapping.name, report, batch_id, line, None, reason, None)
         lines = pd.Series(chunk.lines, index=frame.index, dtype="int64")
         raw = {}
-        nulls = list(spec.null_values)
+        nulls = set(spec.null_values)
         for name in spec.columns:
-            column = frame[name] if name in frame else pd.Series(pd.NA, index=frame.index, dtype=object)
-            stripped = column.astype(object).where(column.notna()).str.strip()
-            raw[name] = stripped.where(~stripped.isin(nulls))
+            cells = frame[name].tolist() if name in frame else []
+            # Plain comprehension: several times faster than pandas' .str accessors on object columns.
+            cleaned = [None if (v := c.strip()) in nulls else v for c in cells] if cells else [None] * len(frame)
+            raw[name] = pd.Series(cleaned, index=frame.index, dtype=object)
         if spec.filter_column:
             keep = raw[spec.filter_column].isin(list(spec.filter_values))
             report.rows_filtered += int((~keep).sum())
@@ -253,11 +258,14 @@ class Ingestor:
         typed = {}
         for name, column in spec.columns.items():
             values, bad, reason = _parse(column, raw[name])
-            missing = raw[name].isna() & (column.required or self._holds_key(column))
-            for mask, why in ((missing, "missing required value"), (bad, reason)):
-                fresh = mask & error_column.isna()
-                error_column[fresh] = name
-                error_reason[fresh] = why
+            checks = [(bad, reason)]
+            if column.required or self._holds_key(column):
+                checks.insert(0, (raw[name].isna(), "missing required value"))
+            for mask, why in checks:
+                if mask.any():
+                    fresh = mask & error_column.isna()
+                    error_column[fresh] = name
+                    error_reason[fresh] = why
             typed[name] = values
         bad_rows = error_column.notna()
         for position in index[bad_rows]:
