@@ -78,20 +78,19 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 
 
 # Parsing: a column of strings (NA for missing) -> typed values and the rows that failed ---------------
-def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
-    """Returns (typed values, bad-row mask, reason)."""
+def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, list[tuple[pd.Series, str]]]:
+    """Typed values, and the checks that failed: (bad-row mask, reason) in the order they apply."""
     present = raw.notna()
     values = raw
+    failures: list[tuple[pd.Series, str]] = []
     if spec.values is not None:
-        known = raw.isin(list(spec.values))
-        bad = present & ~known
-        values = raw.map(spec.values)
-        if bad.any():
-            return values.where(~bad), bad, "value not among the mapping's values"
+        bad = present & ~raw.isin(list(spec.values))
+        values = raw.map(spec.values).where(~bad)
+        failures.append((bad, "value not among the mapping's values"))
         present = values.notna()
     kind = spec.type
     if kind == "text":
-        return values, pd.Series(False, index=raw.index), ""
+        return values, failures
     if kind in ("integer", "decimal"):
         numbers = pd.to_numeric(values, errors="coerce")
         retry = present & numbers.isna()
@@ -100,18 +99,17 @@ def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]
             numbers[retry] = pd.to_numeric(grouped.str.replace(",", "", regex=False), errors="coerce")
         if kind == "integer":
             bad = present & (numbers.isna() | (numbers % 1 != 0))
-            typed, reason = numbers.where(~bad).round().astype("Int64"), "not an integer"
+            typed = numbers.where(~bad).round().astype("Int64")
+            failures.append((bad, "not an integer"))
         else:
             bad = present & numbers.isna()
-            typed, reason = numbers.where(~bad).astype("float64"), "not a number"
-        if bad.any():
-            return typed, bad, reason
-        for bound, outside in ((spec.minimum, typed < spec.minimum if spec.minimum is not None else None),
-                               (spec.maximum, typed > spec.maximum if spec.maximum is not None else None)):
-            if outside is not None and outside.fillna(False).any():
-                which = "below minimum" if bound == spec.minimum else "above maximum"
-                return typed, outside.fillna(False).astype(bool), f"{which} {bound}"
-        return typed, bad, reason
+            typed = numbers.where(~bad).astype("float64")
+            failures.append((bad, "not a number"))
+        if spec.minimum is not None:
+            failures.append(((typed < spec.minimum).fillna(False).astype(bool), f"below minimum {spec.minimum}"))
+        if spec.maximum is not None:
+            failures.append(((typed > spec.maximum).fillna(False).astype(bool), f"above maximum {spec.maximum}"))
+        return typed, failures
     if kind in ("date", "datetime"):
         fmt = spec.format or ("%Y-%m-%d" if kind == "date" else "ISO8601")
         try:
@@ -123,14 +121,14 @@ def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
         bad = present & stamps.isna()
         out = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
-        typed = stamps.dt.strftime(out).where(~bad & present)
-        return typed, bad, f"not a {'date' if kind == 'date' else 'date-time'} in format {fmt}"
+        failures.append((bad, f"not a {'date' if kind == 'date' else 'date-time'} in format {fmt}"))
+        return stamps.dt.strftime(out).where(~bad & present), failures
     folded = values.str.lower()
     typed = pd.Series(pd.NA, index=raw.index, dtype="Int64")
     typed[folded.isin(_TRUE)] = 1
     typed[folded.isin(_FALSE)] = 0
-    bad = present & typed.isna()
-    return typed, bad, "not a true/false value"
+    failures.append((present & typed.isna(), "not a true/false value"))
+    return typed, failures
 
 
 def _token_input(spec: ColumnSpec, raw: pd.Series, typed: pd.Series) -> pd.Series:
@@ -257,8 +255,7 @@ class Ingestor:
         error_reason = pd.Series(None, index=index, dtype=object)
         typed = {}
         for name, column in spec.columns.items():
-            values, bad, reason = _parse(column, raw[name])
-            checks = [(bad, reason)]
+            values, checks = _parse(column, raw[name])
             if column.required or self._holds_key(column):
                 checks.insert(0, (raw[name].isna(), "missing required value"))
             for mask, why in checks:

@@ -1,0 +1,61 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance.demo_data import generate
+from appliance.home import Home
+from appliance.keys import Credentials, new_key_file
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+APPLIANCE = [sys.executable, "-m", "appliance"]
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """A small generated dataset (60 customers), made once per run."""
+    out = tmp_path_factory.mktemp("demo-data")
+    generate(out, 60, seed=11, months=14)
+    return out
+
+
+@pytest.fixture
+def key_file(tmp_path) -> Path:
+    path = tmp_path / "keys" / "appliance.key"
+    path.parent.mkdir()
+    new_key_file(path)
+    return path
+
+
+@pytest.fixture
+def home_path(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def home(home_path, key_file):
+    with Home.init(home_path, Credentials(key_file=key_file)) as opened:
+        yield opened
+
+
+def run_cli(*args, env_extra=None, stdin=None, check=False) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env.update(env_extra or {})
+    result = subprocess.run(APPLIANCE + [str(a) for a in args], capture_output=True, text=True, env=env,
+                            input=stdin, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"appliance {' '.join(map(str, args))} failed: {result.stderr}")
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -1,0 +1,229 @@
+"""Ingestion: encodings, delimiters, formats, quarantine with reasons, refusals, idempotence, kills."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from appliance.errors import IngestError
+from appliance.home import Home
+from appliance.keys import Credentials
+from tests.conftest import APPLIANCE, assert_one_line_error, run_cli
+
+DATA = Path(__file__).parent / "data"
+HEADER = "cust_id,name,id_no,mobile,card_cvv,joined,balance,products,vip,tier,note"
+GOOD = [
+    "K001,张伟,110101199003071234,13812345678,123,2020/01/05,1200.50,2,是,金,客户张伟来电",
+    "K002,李娜,310101198512120021,13987654321,456,2019/11/30,\"3,400.00\",1,false,普通,",
+    "K003,王芳,440305197701010045,15000000000,789,2021/02/28,0,3,Y,银,note",
+]
+
+
+@pytest.fixture
+def bankx(home):
+    shutil.copy(DATA / "sources" / "bankx.yaml", home.sources_dir / "bankx.yaml")
+    return home
+
+
+def _write(path: Path, lines, encoding="utf-8", sep=","):
+    path.write_text("\n".join(line.replace(",", sep) if sep != "," else line for line in lines) + "\n",
+                    encoding=encoding)
+    return path
+
+
+def _ingest(home, *paths):
+    return home.ingestor().ingest(home.mapping("bankx"), list(paths))
+
+
+def _count(home, table="customers"):
+    return home.store.scalar(f"SELECT count(*) FROM {table}")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_encodings_give_the_same_tokens(bankx, tmp_path, encoding):
+    report = _ingest(bankx, _write(tmp_path / "customers.csv", [HEADER, *GOOD], encoding=encoding))
+    assert report.files[0].encoding == ("utf-8" if encoding == "utf-8" else encoding)
+    assert report.rows_loaded == 3 and report.rows_quarantined == 0
+    name = bankx.store.scalar("SELECT name FROM customers WHERE segment = 'gold'")
+    assert name == bankx.tokenizer().token("name", "张伟")
+    assert bankx.store.scalar("SELECT total_balance FROM customers WHERE segment = 'mass'") == 3400.0
+
+
+def test_semicolon_separated(bankx, tmp_path):
+    lines = [HEADER] + [g.replace('"3,400.00"', "3400.00") for g in GOOD]
+    report = _ingest(bankx, _write(tmp_path / "customers.csv", lines, sep=";"))
+    assert report.rows_loaded == 3
+
+
+def test_typed_values_and_derivations(bankx, tmp_path):
+    _ingest(bankx, _write(tmp_path / "customers.csv", [HEADER, *GOOD]))
+    row = bankx.store.query("SELECT * FROM customers WHERE segment = 'gold'")[0]
+    assert row["joined_on"] == "2020-01-05" and row["birth_year"] == 1990 and row["product_count"] == 2
+    assert json.loads(row["attributes"]) == {"vip": 1}
+    assert row["customer_id"] == bankx.tokenizer().token("customer", "K001", "bankx")
+
+
+def test_malformed_rows_are_quarantined_with_reasons(bankx, tmp_path):
+    bad = [
+        "K010,赵六,110101199003071234,13800000000,1,2020-01-05,10,1,true,金,",    # line 5: date format
+        "K011,钱七,110101199003071234,13800000000,1,2020/01/05,abc,1,true,金,",   # line 6: balance
+        "K012,孙八,110101199003071234,13800000000,1,2020/01/05,10,1,true,铜,",    # line 7: tier not mapped
+        "K013,周九,110101199003071234,13800000000,1,2020/01/05,10,1,maybe,金,",   # line 8: boolean
+        ",吴十,110101199003071234,13800000000,1,2020/01/05,10,1,true,金,",        # line 9: missing key
+        "K015,郑一,110101199003071234,13800000000,1,2020/01/05,-5,1,true,金,",    # line 10: below min
+        "K016,冯二,110101199003071234",                                          # line 11: short row
+        "K017,陈三,110101199003071234,13800000000,1,2020/01/05,10,99,true,金,",   # line 12: above max
+        "K018,褚四,110101199003071234,13800000000,1,2020/01/05,10,1,true,,",      # line 13: tier required
+    ]
+    more_good = [g.replace("K00", f"K2{i}") for i in range(4) for g in GOOD]  # keep bad rows under the share limit
+    report = _ingest(bankx, _write(tmp_path / "customers.csv", [HEADER, *GOOD, *bad, *more_good]))
+    assert report.rows_loaded == 15 and report.rows_quarantined == 9
+    rows = bankx.store.query("SELECT line, column_name, reason, protected_row FROM quarantine ORDER BY line")
+    found = [(r["line"], r["column_name"], r["reason"]) for r in rows]
+    assert found == [
+        (5, "joined", "not a date in format %Y/%m/%d"),
+        (6, "balance", "not a number"),
+        (7, "tier", "value not among the mapping's values"),
+        (8, "vip", "not a true/false value"),
+        (9, "cust_id", "missing required value"),
+        (10, "balance", "below minimum 0"),
+        (11, None, "3 fields where the header has 11"),
+        (12, "products", "above maximum 50"),
+        (13, "tier", "missing required value"),
+    ]
+    for row in rows:  # a quarantined row keeps tokens, never the raw PII, C3 data or free text
+        text = row["protected_row"] or ""
+        for raw in ("赵六", "钱七", "110101199003071234", "13800000000"):
+            assert raw not in text
+    kept = json.loads(rows[0]["protected_row"])
+    assert kept["card_cvv"] == "<withheld>" and kept["name"].startswith("tok:") and kept["tier"] == "金"
+
+
+def test_unmapped_and_missing_columns_stop_the_batch(bankx, tmp_path):
+    extra = _write(tmp_path / "customers.csv", [HEADER + ",secret", *(g + ",x" for g in GOOD)])
+    with pytest.raises(IngestError, match="column 'secret' is not in the mapping"):
+        _ingest(bankx, extra)
+    missing = _write(tmp_path / "customers2.csv", [HEADER.replace(",mobile", ""), "K1,a,b,1,2020/01/01,1,1,1,金,"])
+    with pytest.raises(IngestError, match="mapped column 'mobile' is missing"):
+        _ingest(bankx, missing)
+    assert _count(bankx) == 0 and bankx.store.scalar("SELECT count(*) FROM ingest_batches") == 0
+
+
+def test_a_file_no_entry_matches_is_refused(bankx, tmp_path):
+    with pytest.raises(IngestError, match="no file entry"):
+        _ingest(bankx, _write(tmp_path / "accounts.csv", ["a,b", "1,2"]))
+
+
+def test_same_file_twice_and_overlapping_files_add_nothing(bankx, tmp_path):
+    first = _write(tmp_path / "customers.csv", [HEADER, *GOOD])
+    _ingest(bankx, first)
+    again = _ingest(bankx, first)
+    assert again.batch_id is None and again.files[0].duplicate_of_batch == 1
+    overlap = _write(tmp_path / "customers_b.csv", [HEADER, GOOD[0], GOOD[1].replace("普通", "金")])
+    _ingest(bankx, overlap)
+    assert _count(bankx) == 3
+    assert bankx.store.scalar("SELECT count(*) FROM customers WHERE segment = 'gold'") == 2
+
+
+def test_a_mostly_bad_file_refuses_the_whole_batch(bankx, tmp_path):
+    good = _write(tmp_path / "customers_a.csv", [HEADER, *GOOD])
+    bad = _write(tmp_path / "customers_b.csv", [HEADER] + [g.replace("2020/01/05", "05.01.2020")
+                                                           .replace("2019/11/30", "x").replace("2021/02/28", "y")
+                                                           for g in GOOD])
+    with pytest.raises(IngestError, match=r"customers_b.csv: 3 of 3 rows failed .*column 'joined'"):
+        _ingest(bankx, good, bad)
+    assert _count(bankx) == 0 and bankx.store.scalar("SELECT count(*) FROM quarantine") == 0
+
+
+def test_xlsx(bankx, tmp_path):
+    import datetime as dt
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["cust_id", "name", "joined", "balance"])
+    sheet.append(["X1", "张三", dt.datetime(2022, 3, 4), 1500.25])
+    sheet.append(["X2", "李四", "not a date", 10])
+    book.save(tmp_path / "customers.xlsx")
+    report = _ingest(bankx, tmp_path / "customers.xlsx")
+    assert report.rows_loaded == 1 and report.rows_quarantined == 1
+    assert bankx.store.scalar("SELECT joined_on FROM customers") == "2022-03-04"
+    assert bankx.store.scalar("SELECT line FROM quarantine") == 3
+    (tmp_path / "customers_broken.xlsx").write_bytes(b"not a zip")
+    with pytest.raises(IngestError, match="not a readable XLSX"):
+        _ingest(bankx, tmp_path / "customers_broken.xlsx")
+
+
+def test_json_lines(bankx, tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"id": "e1", "cust": "K001", "at": "2025-01-01T10:00:00", "kind": "login"}),
+        "{not json",
+        json.dumps({"id": "e2", "cust": "K001", "at": "2025-01-02T10:00:00", "kind": {"nested": 1}}),
+        json.dumps({"id": "e3", "cust": "K002", "at": "2025-01-03T11:00:00", "kind": "transfer"}),
+    ]) + "\n", encoding="utf-8")
+    report = _ingest(bankx, path)
+    assert report.rows_loaded == 2
+    reasons = [r["reason"] for r in bankx.store.query("SELECT reason FROM quarantine ORDER BY line")]
+    assert reasons == ["not valid JSON", "column 'kind' holds a nested value"]
+    path.write_text(json.dumps({"id": "e9", "cust": "K1", "surprise": 1}) + "\n")
+    with pytest.raises(IngestError, match="column 'surprise' is not in the mapping"):
+        _ingest(bankx, path)
+
+
+def test_free_text_to_mask_needs_the_pii_engine(bankx, tmp_path):
+    text = (DATA / "sources" / "bankx.yaml").read_text(encoding="utf-8")
+    masked = text.replace("note: {to: customers.attributes.note_dropped, class: free_text, protect: drop}",
+                          "note: {to: customers.attributes.note, class: free_text}")
+    (bankx.sources_dir / "bankx.yaml").write_text(masked, encoding="utf-8")
+    with pytest.raises(IngestError, match="column 'note' is free text to be masked, but no PII engine"):
+        _ingest(bankx, _write(tmp_path / "customers.csv", [HEADER, *GOOD]))
+
+
+def test_sigkill_mid_batch_leaves_a_consistent_store(tmp_path, key_file):
+    from appliance.demo_data import generate
+
+    data = tmp_path / "data"
+    generate(data, 1500, seed=3, months=14)
+    home = tmp_path / "home"
+    Home.init(home, Credentials(key_file=key_file)).close()
+    env = {**os.environ, "APPLIANCE_KEY_FILE": str(key_file)}
+    args = APPLIANCE + ["ingest", "--home", str(home), "--source", "demo", str(data / "transactions.csv")]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wal = home / "store.db-wal"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not wal.exists() or wal.stat().st_size < 4_000_000):
+        time.sleep(0.05)
+    assert process.poll() is None, "the ingest finished before it could be killed; use more data"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with Home.open(home, Credentials(key_file=key_file)) as opened:
+        assert opened.store.scalar("SELECT count(*) FROM transactions") == 0
+        assert opened.store.scalar("SELECT count(*) FROM ingest_batches") == 0
+        assert opened.store.scalar("PRAGMA integrity_check") == "ok"
+    rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    expected = sum(1 for _ in open(data / "transactions.csv", encoding="utf-8")) - 1
+    with Home.open(home, Credentials(key_file=key_file)) as opened:
+        assert opened.store.scalar("SELECT count(*) FROM transactions") == expected
+        assert opened.store.scalar("SELECT count(DISTINCT transaction_id) FROM transactions") == expected
+
+
+def test_cli_ingest_reports_and_lists_quarantine(tmp_path, key_file):
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home, env_extra=env, check=True)
+    shutil.copy(DATA / "sources" / "bankx.yaml", home / "sources" / "bankx.yaml")
+    path = _write(tmp_path / "customers.csv", [HEADER, *GOOD, "K9,x,1,1,1,bad,1,1,1,金,"])
+    out = run_cli("ingest", "--home", home, "--source", "bankx", path, env_extra=env, check=True).stdout
+    assert "3 loaded, 1 quarantined" in out and "column 'joined': not a date" in out
+    listing = run_cli("quarantine", "--home", home, env_extra=env, check=True).stdout
+    assert "customers.csv line 5 column joined: not a date in format %Y/%m/%d" in listing
+    assert_one_line_error(run_cli("ingest", "--home", home, "--source", "nosuch", path, env_extra=env),
+                          "no source mapping named 'nosuch'")
