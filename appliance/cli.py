@@ -122,6 +122,8 @@ def ingest(home, source, paths):
                    + (f" [{f.encoding}]" if f.encoding else ""))
         for (column, reason), count in f.reasons.most_common():
             click.echo(f"    {count} x {'column ' + repr(column) + ': ' if column else ''}{reason}")
+    for name in report.unmatched:
+        click.echo(f"{name}: no entry in mapping '{source}', not ingested")
     if report.batch_id is None:
         click.echo("nothing new to ingest")
     else:

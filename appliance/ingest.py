@@ -50,6 +50,7 @@ class BatchReport:
     batch_id: int | None = None
     files: list[FileReport] = field(default_factory=list)
     table_counts: Counter = field(default_factory=Counter)
+    unmatched: list[str] = field(default_factory=list)  # files in a folder that no mapping entry covers
 
     @property
     def rows_loaded(self) -> int:
@@ -64,14 +65,15 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def expand_paths(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
+def expand_paths(paths: list[Path]) -> list[tuple[Path, bool]]:
+    """(file, named explicitly): files inside a named folder were not chosen one by one."""
+    files: list[tuple[Path, bool]] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            files.extend(p for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith("."))
+            files.extend((p, False) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith("."))
         elif path.is_file():
-            files.append(path)
+            files.append((path, True))
         else:
             raise IngestError(f"{path}: no such file")
     return files
@@ -132,10 +134,10 @@ def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, list[tuple[pd.S
 
 
 def _token_input(spec: ColumnSpec, raw: pd.Series, typed: pd.Series) -> pd.Series:
-    """What a token is computed over: the raw text, or the canonical number for integer identifiers."""
-    if spec.type == "integer":
-        return typed.astype("string").astype(object).where(typed.notna())
-    return raw
+    """What a token is computed over: the raw text (or the canonical number for integer identifiers),
+    behind the column's key prefix."""
+    text = typed.astype("string").astype(object).where(typed.notna()) if spec.type == "integer" else raw
+    return spec.prefix + text if spec.prefix else text
 
 
 def _python_values(series: pd.Series) -> list:
@@ -159,8 +161,11 @@ class Ingestor:
         report = BatchReport(mapping.name)
         plan: list[tuple[Path, FileSpec, FileReport]] = []
         seen_hashes: set[str] = set()
-        for path in expand_paths(paths):
+        for path, explicit in expand_paths(paths):
             spec = mapping.file_for(path.name)
+            if spec is None and not explicit:
+                report.unmatched.append(path.name)
+                continue
             if spec is None:
                 raise IngestError(f"{path.name}: no file entry in source mapping '{mapping.name}' matches it")
             self._check_masking(path, spec)
@@ -340,6 +345,9 @@ class Ingestor:
                     put(target, typed[name])
             for target, transform in column.derive:
                 put(target, TRANSFORMS[transform][0](typed[name]))
+        any_column = next(iter(raw.values()))
+        for target, value in spec.constants.items():
+            put(target, pd.Series(value, index=any_column.index, dtype=object))
         for table in set(fields) | set(attributes):
             columns = fields.setdefault(table, {})
             if table in attributes:

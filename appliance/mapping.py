@@ -19,8 +19,9 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "sources"
 FORMATS = ("csv", "xlsx", "jsonl")
 ENCODINGS = ("auto", "utf-8", "gb18030")
 _COLUMN_KEYS = {"to", "class", "type", "protect", "format", "values", "required", "optional", "min", "max",
-                "derive", "help"}
-_FILE_KEYS = {"match", "format", "delimiter", "encoding", "sheet", "null_values", "filter", "columns", "help"}
+                "derive", "prefix", "help"}
+_FILE_KEYS = {"match", "format", "delimiter", "encoding", "sheet", "null_values", "filter", "constants", "columns",
+              "help"}
 _SOURCE_KEYS = {"source", "description", "id_namespace", "files"}
 
 
@@ -59,6 +60,7 @@ class ColumnSpec:
     minimum: float | None = None
     maximum: float | None = None
     derive: list[tuple[Target, str]] = field(default_factory=list)
+    prefix: str = ""  # keeps keys of different source tables apart when they share a canonical table
 
 
 @dataclass
@@ -73,6 +75,7 @@ class FileSpec:
     null_values: tuple[str, ...] = ("",)
     filter_column: str | None = None
     filter_values: tuple[str, ...] = ()
+    constants: dict[Target, str] = field(default_factory=dict)  # the same value on every row, e.g. a category
 
     def matches(self, file_name: str) -> bool:
         name = file_name[:-3] if file_name.endswith(".gz") else file_name
@@ -84,6 +87,9 @@ class FileSpec:
             for target in column.targets + [t for t, _ in column.derive]:
                 if target.table not in seen:
                     seen.append(target.table)
+        for target in self.constants:
+            if target.table not in seen:
+                seen.append(target.table)
         return seen
 
 
@@ -164,7 +170,8 @@ def _parse_column(check: _Checker, name: str, node, line: int, policy: Protectio
             check.fail(node.line_of("to"), f"{what}: {target} is not a free-text field")
         if protect != "mask" and spec is not None and spec.free_text:
             check.fail(node.line_of("to"), f"{what}: {target} takes free text only, masked (class free_text)")
-        if protect == "keep" and spec is not None and spec.type not in (col_type, "text"):
+        fits = spec is None or spec.type in (col_type, "text") or (spec.type, col_type) == ("datetime", "date")
+        if protect == "keep" and not fits:
             check.fail(node.line_of("type"), f"{what}: type {col_type} does not fit {target} ({spec.type})")
     if data_class == "free_text" and col_type != "text":
         check.fail(node.line_of("type"), f"{what}: free text must have type text")
@@ -189,6 +196,9 @@ def _parse_column(check: _Checker, name: str, node, line: int, policy: Protectio
         if spec is not None and (spec.token_domain or spec.type != TRANSFORMS[transform][1]):
             check.fail(line_d, f"{what}: {transform} gives {TRANSFORMS[transform][1]}, which does not fit {target}")
         derive.append((target, transform))
+    prefix = node.get("prefix", "")
+    if not isinstance(prefix, str) or (prefix and protect != "token"):
+        check.fail(node.line_of("prefix"), f"{what}: 'prefix' must be text, on a tokenised column")
     for flag in ("required", "optional"):
         if flag in node and not isinstance(node[flag], bool):
             check.fail(node.line_of(flag), f"{what}: '{flag}' must be true or false")
@@ -197,7 +207,7 @@ def _parse_column(check: _Checker, name: str, node, line: int, policy: Protectio
             check.fail(node.line_of(bound), f"{what}: '{bound}' must be a number, on a numeric column")
     return ColumnSpec(name, data_class, col_type, protect, targets, node.line, fmt, values,
                       node.get("required", False), node.get("optional", False), node.get("min"), node.get("max"),
-                      derive)
+                      derive, prefix)
 
 
 def _parse_file(check: _Checker, node, line: int, policy: ProtectionPolicy) -> FileSpec:
@@ -232,8 +242,20 @@ def _parse_file(check: _Checker, node, line: int, policy: ProtectionPolicy) -> F
         if filter_column not in columns or not isinstance(values, list):
             check.fail(flt.line, "'filter' needs a mapped 'column' and a list of 'values' to keep")
         filter_values = tuple(str(v) for v in values)
+    constants = {}
+    raw_constants = node.get("constants") or {}
+    if not isinstance(raw_constants, dict):
+        check.fail(node.line_of("constants"), "'constants' must map targets to values")
+    for target_text, value in raw_constants.items():
+        line_c = raw_constants.line_of(target_text)
+        target = _parse_target(check, target_text, line_c)
+        if target.spec is not None and (target.spec.token_domain or target.spec.type != "text"):
+            check.fail(line_c, f"constant for {target}: only plain text fields take constants")
+        if not isinstance(value, (str, int, float)):
+            check.fail(line_c, f"constant for {target} must be a single value")
+        constants[target] = str(value)
     spec = FileSpec(match, fmt, columns, node.line, delimiter, encoding, node.get("sheet"),
-                    tuple(["", *nulls]), filter_column, filter_values)
+                    tuple(["", *nulls]), filter_column, filter_values, constants)
     if not spec.tables():
         check.fail(node.line, f"file entry '{match}' maps no column to any table")
     return spec
