@@ -5,11 +5,13 @@ tldextract (pulled in by Presidio's email recognizer) fetches the public suffix 
 """
 
 import os
-import tempfile
 
 _FIXED = {
     "ORT_DISABLE_TELEMETRY": "1",
     "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+    # Until a home is open there is nowhere of ours to cache to: an empty path disables tldextract's cache
+    # (its bundled suffix-list snapshot needs none), so nothing lands in ~/.cache.
+    "TLDEXTRACT_CACHE": "",
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "SPACY_WARNING_IGNORE": "W008",
@@ -26,5 +28,4 @@ def point_caches_at(home: str) -> None:
     cache = os.path.join(home, "cache")
     os.makedirs(cache, mode=0o700, exist_ok=True)
     os.environ["TLDEXTRACT_CACHE"] = os.path.join(cache, "tldextract")
-    os.environ.setdefault("XDG_CACHE_HOME", cache)
-    tempfile.tempdir = None  # temp stays the system temp dir, chosen by the operator
+    os.environ["XDG_CACHE_HOME"] = cache
