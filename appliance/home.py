@@ -109,7 +109,8 @@ class Home:
     def ingestor(self, masker: TextMasker | None = None) -> Ingestor:
         return Ingestor(self.store, self.tokenizer(), self.vault(), self.protection_policy(),
                         chunk_rows=self.settings["ingest.chunk_rows"],
-                        max_bad_row_share=self.settings["ingest.max_bad_row_share"], masker=masker)
+                        max_bad_row_share=self.settings["ingest.max_bad_row_share"],
+                        workers=self.settings["ingest.workers"], masker=masker)
 
     def __enter__(self) -> "Home":
         return self

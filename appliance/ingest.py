@@ -9,18 +9,21 @@ PII are replaced by tokens before anything is written; free text is masked or dr
 
 import hashlib
 import json
-from collections import Counter
+import multiprocessing
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from appliance import model
 from appliance.errors import IngestError
 from appliance.mapping import ColumnSpec, FileSpec, SourceMapping
 from appliance.policies import ProtectionPolicy
-from appliance.protect import TextMasker, Tokenizer, Vault
+from appliance.protect import Sealer, TextMasker, Tokenizer, Vault
 from appliance.readers import Chunk, open_input, sha256_of
 from appliance.store import Store
 from appliance.transforms import TRANSFORMS
@@ -122,9 +125,10 @@ def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, list[tuple[pd.S
         if getattr(stamps.dt, "tz", None) is not None:
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
         bad = present & stamps.isna()
-        out = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
         failures.append((bad, f"not a {'date' if kind == 'date' else 'date-time'} in format {fmt}"))
-        return stamps.dt.strftime(out).where(~bad & present), failures
+        unit = "D" if kind == "date" else "s"
+        text = np.datetime_as_string(stamps.to_numpy().astype(f"datetime64[{unit}]"), unit=unit)
+        return pd.Series(text, index=raw.index, dtype=object).where(stamps.notna()), failures
     folded = values.str.lower()
     typed = pd.Series(pd.NA, index=raw.index, dtype="Int64")
     typed[folded.isin(_TRUE)] = 1
@@ -145,15 +149,173 @@ def _python_values(series: pd.Series) -> list:
     return [None if v is None or v is pd.NA or (v.__class__ is float and v != v) else v for v in series.tolist()]
 
 
+@dataclass
+class Prepared:
+    """One chunk, validated and protected, ready to write: nothing in it is a raw identifier or PII."""
+
+    rows_read: int = 0
+    rows_filtered: int = 0
+    rows_loaded: int = 0
+    quarantine: list[tuple[int, str | None, str, str | None]] = field(default_factory=list)
+    vault: list[tuple[str, str, bytes]] = field(default_factory=list)
+    tables: dict[str, tuple[list[str], list[tuple]]] = field(default_factory=dict)
+
+
+@dataclass
+class _Protection:
+    """What preparing a chunk needs besides the chunk. Set once per batch; forked workers inherit it, so
+    keys never travel through a pipe."""
+
+    tokenizer: Tokenizer
+    sealer: Sealer
+    vault_fields: frozenset
+    masker: TextMasker | None
+
+
+_PROTECTION: _Protection | None = None
+
+
+def _prepare(spec: FileSpec, namespace: str, chunk: Chunk) -> Prepared:
+    """Clean, type, validate and protect one chunk. Pure CPU work: runs in a worker process."""
+    protection = _PROTECTION
+    frame = chunk.frame
+    out = Prepared(rows_read=len(frame) + len(chunk.malformed))
+    out.quarantine.extend((line, None, reason, None) for line, reason in chunk.malformed)
+    lines = pd.Series(chunk.lines, index=frame.index, dtype="int64")
+    raw = {}
+    nulls = set(spec.null_values)
+    for name in spec.columns:
+        cells = frame[name].tolist() if name in frame else []
+        # Plain comprehension: several times faster than pandas' .str accessors on object columns.
+        cleaned = [None if (v := c.strip()) in nulls else v for c in cells] if cells else [None] * len(frame)
+        raw[name] = pd.Series(cleaned, index=frame.index, dtype=object)
+    if spec.filter_column:
+        keep = raw[spec.filter_column].isin(list(spec.filter_values))
+        out.rows_filtered = int((~keep).sum())
+        raw = {name: values[keep] for name, values in raw.items()}
+        lines = lines[keep]
+    index = lines.index
+    error_column = pd.Series(None, index=index, dtype=object)
+    error_reason = pd.Series(None, index=index, dtype=object)
+    typed = {}
+    for name, column in spec.columns.items():
+        values, checks = _parse(column, raw[name])
+        if column.required or _holds_key(column):
+            checks.insert(0, (raw[name].isna(), "missing required value"))
+        for mask, why in checks:
+            if mask.any():
+                fresh = mask & error_column.isna()
+                error_column[fresh] = name
+                error_reason[fresh] = why
+        typed[name] = values
+    bad_rows = error_column.notna()
+    for position in index[bad_rows]:
+        out.quarantine.append((int(lines[position]), error_column[position], error_reason[position],
+                               _protected_row(protection.tokenizer, namespace, spec, raw, position)))
+    good = ~bad_rows
+    out.rows_loaded = int(good.sum())
+    if not out.rows_loaded:
+        return out
+    raw = {name: values[good] for name, values in raw.items()}
+    typed = {name: values[good] for name, values in typed.items()}
+    for table, columns in _protected_tables(protection, namespace, spec, raw, typed, out.vault).items():
+        names = list(columns)
+        out.tables[table] = (names, list(zip(*(_python_values(columns[n]) for n in names))))
+    return out
+
+
+def _holds_key(column: ColumnSpec) -> bool:
+    return any(t.field == model.BY_NAME[t.table].key for t in column.targets)
+
+
+def _protected_row(tokenizer: Tokenizer, namespace: str, spec: FileSpec, raw: dict, position) -> str:
+    """The quarantined row with tokens for identifiers and nothing of C3 data or free text."""
+    shown = {}
+    for name, column in spec.columns.items():
+        value = raw[name][position]
+        if value is None:
+            shown[name] = None
+        elif column.protect == "token" or (column.data_class in ("identifier", "C2") and column.protect != "keep"):
+            domain = column.targets[0].token_domain if column.targets else f"quarantine:{name}"
+            shown[name] = "tok:" + tokenizer.token(domain, value, namespace)
+        elif column.data_class in ("C3", "free_text") or column.protect == "drop":
+            shown[name] = WITHHELD
+        else:
+            shown[name] = value[:200]
+    return json.dumps(shown, ensure_ascii=False)
+
+
+def _protected_tables(protection: _Protection, namespace: str, spec: FileSpec, raw: dict, typed: dict,
+                      vault_out: list) -> dict[str, dict[str, pd.Series]]:
+    """table -> {canonical column: Series}; tokens, masks and derivations applied, raw PII gone."""
+    fields: dict[str, dict[str, pd.Series]] = {}
+    attributes: dict[str, dict[str, pd.Series]] = {}
+
+    def put(target, values: pd.Series) -> None:
+        if target.attribute:
+            attributes.setdefault(target.table, {})[target.attribute] = values
+        else:
+            fields.setdefault(target.table, {})[target.field] = values
+
+    for name, column in spec.columns.items():
+        if column.protect == "token":
+            source_text = _token_input(column, raw[name], typed[name])
+            for target in column.targets:
+                tokens = protection.tokenizer.tokens(target.token_domain, source_text, namespace)
+                put(target, tokens)
+                if str(target) in protection.vault_fields:
+                    pairs = {t: v for t, v in zip(tokens.tolist(), source_text.tolist()) if t is not None}
+                    vault_out.extend((target.token_domain, t, protection.sealer.seal(target.token_domain, t, v))
+                                     for t, v in pairs.items())
+        elif column.protect == "mask":
+            texts = raw[name]
+            present = texts.notna()
+            masked = pd.Series(None, index=texts.index, dtype=object)
+            if present.any():
+                masked[present] = protection.masker.mask_many(texts[present].tolist())
+            for target in column.targets:
+                put(target, masked)
+        elif column.protect == "keep":
+            for target in column.targets:
+                put(target, typed[name])
+        for target, transform in column.derive:
+            put(target, TRANSFORMS[transform][0](typed[name]))
+    any_column = next(iter(raw.values()))
+    for target, value in spec.constants.items():
+        put(target, pd.Series(value, index=any_column.index, dtype=object))
+    for table in set(fields) | set(attributes):
+        columns = fields.setdefault(table, {})
+        if table in attributes:
+            extras = pd.DataFrame(attributes[table])
+            columns["attributes"] = pd.Series(
+                [json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False, default=str)
+                 for row in extras.astype(object).where(extras.notna(), None).to_dict("records")],
+                index=extras.index)
+        key = model.BY_NAME[table].key
+        if key not in columns:
+            columns[key] = _content_keys(namespace, table, columns)
+    return fields
+
+
+def _content_keys(namespace: str, table: str, columns: dict[str, pd.Series]) -> pd.Series:
+    """A key for rows whose source has none: a hash of the row's protected content (stable on re-ingest)."""
+    names = sorted(columns)
+    frame = pd.DataFrame({n: columns[n].astype("string").fillna("\x00") for n in names})
+    prefix = f"{namespace}\x1f{table}\x1f"
+    joined = frame.astype(str).agg("\x1f".join, axis=1)
+    return joined.map(lambda text: hashlib.sha256((prefix + text).encode("utf-8")).hexdigest()[:32])
+
+
 class Ingestor:
     def __init__(self, store: Store, tokenizer: Tokenizer, vault: Vault, policy: ProtectionPolicy, *,
-                 chunk_rows: int, max_bad_row_share: float, masker: TextMasker | None = None):
+                 chunk_rows: int, max_bad_row_share: float, workers: int = 1, masker: TextMasker | None = None):
         self.store = store
         self.tokenizer = tokenizer
         self.vault = vault
         self.policy = policy
         self.chunk_rows = chunk_rows
         self.max_bad_row_share = max_bad_row_share
+        self.workers = workers
         self.masker = masker
 
     # Whole batch ------------------------------------------------------------------------------------
@@ -187,26 +349,32 @@ class Ingestor:
             opened.append((path, spec, file_report, handle))
         if not opened:
             return report
-        with self.store.transaction():
-            batch_id = self.store.execute(
-                "INSERT INTO ingest_batches (source, started_at, status) VALUES (?, ?, 'running')",
-                (mapping.name, _now())).lastrowid
-            report.batch_id = batch_id
-            for path, spec, file_report, handle in opened:
-                for chunk in handle.chunks:
-                    self._ingest_chunk(mapping, spec, file_report, chunk, batch_id, report.table_counts)
-                self._refuse_if_mostly_bad(file_report)
+        global _PROTECTION
+        _PROTECTION = _Protection(self.tokenizer, self.vault.sealer, self.policy.vault_fields, self.masker)
+        try:
+            with _Preparer(self.workers) as preparer, self.store.transaction():
+                batch_id = self.store.execute(
+                    "INSERT INTO ingest_batches (source, started_at, status) VALUES (?, ?, 'running')",
+                    (mapping.name, _now())).lastrowid
+                report.batch_id = batch_id
+                for path, spec, file_report, handle in opened:
+                    jobs = ((spec, mapping.id_namespace, chunk) for chunk in handle.chunks)
+                    for prepared in preparer.map(jobs):
+                        self._write(mapping.name, file_report, batch_id, prepared, report.table_counts)
+                    self._refuse_if_mostly_bad(file_report)
+                    self.store.execute(
+                        "INSERT INTO ingest_files VALUES (?,?,?,?,?,?,?,?,?)",
+                        (batch_id, mapping.name, path.name, file_report.sha256, file_report.encoding,
+                         file_report.rows_read, file_report.rows_loaded, file_report.rows_quarantined,
+                         file_report.rows_filtered))
+                    report.files.append(file_report)
                 self.store.execute(
-                    "INSERT INTO ingest_files VALUES (?,?,?,?,?,?,?,?,?)",
-                    (batch_id, mapping.name, path.name, file_report.sha256, file_report.encoding,
-                     file_report.rows_read, file_report.rows_loaded, file_report.rows_quarantined,
-                     file_report.rows_filtered))
-                report.files.append(file_report)
-            self.store.execute(
-                "UPDATE ingest_batches SET finished_at = ?, status = 'committed', rows_read = ?, rows_loaded = ?, "
-                "rows_quarantined = ?, rows_filtered = ?, table_counts = ? WHERE batch_id = ?",
-                (_now(), sum(f.rows_read for f in report.files), report.rows_loaded, report.rows_quarantined,
-                 sum(f.rows_filtered for f in report.files), json.dumps(dict(report.table_counts)), batch_id))
+                    "UPDATE ingest_batches SET finished_at = ?, status = 'committed', rows_read = ?, rows_loaded = ?, "
+                    "rows_quarantined = ?, rows_filtered = ?, table_counts = ? WHERE batch_id = ?",
+                    (_now(), sum(f.rows_read for f in report.files), report.rows_loaded, report.rows_quarantined,
+                     sum(f.rows_filtered for f in report.files), json.dumps(dict(report.table_counts)), batch_id))
+        finally:
+            _PROTECTION = None
         return report
 
     def _check_masking(self, path: Path, spec: FileSpec) -> None:
@@ -235,153 +403,65 @@ class Ingestor:
                 f"{report.name}: {report.rows_quarantined} of {considered} rows failed validation (over "
                 f"{self.max_bad_row_share:.0%}; most often {where}{reason}); nothing from this batch was stored")
 
-    # One chunk --------------------------------------------------------------------------------------
-    def _ingest_chunk(self, mapping: SourceMapping, spec: FileSpec, report: FileReport, chunk: Chunk,
-                      batch_id: int, table_counts: Counter) -> None:
-        frame = chunk.frame
-        report.rows_read += len(frame) + len(chunk.malformed)
-        for line, reason in chunk.malformed:
-            self._quarantine(mapping.name, report, batch_id, line, None, reason, None)
-        lines = pd.Series(chunk.lines, index=frame.index, dtype="int64")
-        raw = {}
-        nulls = set(spec.null_values)
-        for name in spec.columns:
-            cells = frame[name].tolist() if name in frame else []
-            # Plain comprehension: several times faster than pandas' .str accessors on object columns.
-            cleaned = [None if (v := c.strip()) in nulls else v for c in cells] if cells else [None] * len(frame)
-            raw[name] = pd.Series(cleaned, index=frame.index, dtype=object)
-        if spec.filter_column:
-            keep = raw[spec.filter_column].isin(list(spec.filter_values))
-            report.rows_filtered += int((~keep).sum())
-            raw = {name: values[keep] for name, values in raw.items()}
-            lines = lines[keep]
-        index = lines.index
-        error_column = pd.Series(None, index=index, dtype=object)
-        error_reason = pd.Series(None, index=index, dtype=object)
-        typed = {}
-        for name, column in spec.columns.items():
-            values, checks = _parse(column, raw[name])
-            if column.required or self._holds_key(column):
-                checks.insert(0, (raw[name].isna(), "missing required value"))
-            for mask, why in checks:
-                if mask.any():
-                    fresh = mask & error_column.isna()
-                    error_column[fresh] = name
-                    error_reason[fresh] = why
-            typed[name] = values
-        bad_rows = error_column.notna()
-        for position in index[bad_rows]:
-            self._quarantine(mapping.name, report, batch_id, int(lines[position]), error_column[position],
-                             error_reason[position], self._protected_row(mapping, spec, raw, position))
-        good = ~bad_rows
-        if not good.any():
-            return
-        raw = {name: values[good] for name, values in raw.items()}
-        typed = {name: values[good] for name, values in typed.items()}
-        report.rows_loaded += int(good.sum())
-        for table, columns in self._protected_tables(mapping, spec, raw, typed).items():
-            self._upsert(table, columns, mapping, batch_id)
-            table_counts[table] += int(good.sum())
+    def _write(self, source: str, report: FileReport, batch_id: int, prepared: Prepared,
+               table_counts: Counter) -> None:
+        report.rows_read += prepared.rows_read
+        report.rows_filtered += prepared.rows_filtered
+        report.rows_loaded += prepared.rows_loaded
+        report.rows_quarantined += len(prepared.quarantine)
+        for _, column, reason, _ in prepared.quarantine:
+            report.reasons[(column, reason)] += 1
+        if prepared.quarantine:
+            self.store.executemany(
+                "INSERT INTO quarantine (batch_id, source, file_name, line, column_name, reason, protected_row) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(batch_id, source, report.name, line, column, reason, row)
+                 for line, column, reason, row in prepared.quarantine])
+        if prepared.vault:
+            self.vault.put_sealed(prepared.vault)
+        for table, (names, rows) in prepared.tables.items():
+            self._upsert(table, names, rows, source, batch_id)
+            table_counts[table] += len(rows)
 
-    @staticmethod
-    def _holds_key(column: ColumnSpec) -> bool:
-        return any(t.field == model.BY_NAME[t.table].key for t in column.targets)
-
-    def _protected_row(self, mapping: SourceMapping, spec: FileSpec, raw: dict, position) -> str:
-        """The quarantined row with tokens for identifiers and nothing of C3 data or free text."""
-        shown = {}
-        for name, column in spec.columns.items():
-            value = raw[name][position]
-            if pd.isna(value):
-                shown[name] = None
-            elif column.protect == "token" or column.data_class in ("identifier", "C2") and column.protect != "keep":
-                domain = column.targets[0].token_domain if column.targets else f"quarantine:{name}"
-                shown[name] = "tok:" + self.tokenizer.token(domain, value, mapping.id_namespace)
-            elif column.data_class in ("C3", "free_text") or column.protect == "drop":
-                shown[name] = WITHHELD
-            else:
-                shown[name] = value[:200]
-        return json.dumps(shown, ensure_ascii=False)
-
-    def _quarantine(self, source: str, report: FileReport, batch_id: int, line: int, column: str | None,
-                    reason: str, protected_row: str | None) -> None:
-        report.rows_quarantined += 1
-        report.reasons[(column, reason)] += 1
-        self.store.execute("INSERT INTO quarantine (batch_id, source, file_name, line, column_name, reason, "
-                           "protected_row) VALUES (?,?,?,?,?,?,?)",
-                           (batch_id, source, report.name, line, column, reason, protected_row))
-
-    def _protected_tables(self, mapping: SourceMapping, spec: FileSpec, raw: dict, typed: dict) -> dict:
-        """table -> {canonical column: Series}; tokens, masks and derivations applied, raw PII gone."""
-        fields: dict[str, dict[str, pd.Series]] = {}
-        attributes: dict[str, dict[str, pd.Series]] = {}
-
-        def put(target, values: pd.Series) -> None:
-            if target.attribute:
-                attributes.setdefault(target.table, {})[target.attribute] = values
-            else:
-                fields.setdefault(target.table, {})[target.field] = values
-
-        for name, column in spec.columns.items():
-            if column.protect == "token":
-                source_text = _token_input(column, raw[name], typed[name])
-                for target in column.targets:
-                    tokens = self.tokenizer.tokens(target.token_domain, source_text, mapping.id_namespace)
-                    put(target, tokens)
-                    if str(target) in self.policy.vault_fields:
-                        present = tokens.notna()
-                        self.vault.seal_many(target.token_domain,
-                                             dict(zip(tokens[present], source_text[present])))
-            elif column.protect == "mask":
-                texts = raw[name]
-                present = texts.notna()
-                masked = pd.Series(pd.NA, index=texts.index, dtype=object)
-                if present.any():
-                    masked[present] = self.masker.mask_many(texts[present].tolist())
-                for target in column.targets:
-                    put(target, masked)
-            elif column.protect == "keep":
-                for target in column.targets:
-                    put(target, typed[name])
-            for target, transform in column.derive:
-                put(target, TRANSFORMS[transform][0](typed[name]))
-        any_column = next(iter(raw.values()))
-        for target, value in spec.constants.items():
-            put(target, pd.Series(value, index=any_column.index, dtype=object))
-        for table in set(fields) | set(attributes):
-            columns = fields.setdefault(table, {})
-            if table in attributes:
-                extras = pd.DataFrame(attributes[table])
-                columns["attributes"] = pd.Series(
-                    [json.dumps({k: v for k, v in row.items() if v is not None and v is not pd.NA}, ensure_ascii=False,
-                                default=str)
-                     for row in extras.astype(object).where(extras.notna(), None).to_dict("records")],
-                    index=extras.index)
-            key = model.BY_NAME[table].key
-            if key not in columns:
-                columns[key] = self._content_keys(mapping, table, columns)
-        return fields
-
-    @staticmethod
-    def _content_keys(mapping: SourceMapping, table: str, columns: dict[str, pd.Series]) -> pd.Series:
-        """A key for rows whose source has none: a hash of the row's protected content (stable on re-ingest)."""
-        names = sorted(columns)
-        frame = pd.DataFrame({n: columns[n].astype("string").fillna("\x00") for n in names})
-        prefix = f"{mapping.id_namespace}\x1f{table}\x1f"
-        joined = frame.astype(str).agg("\x1f".join, axis=1) if names else pd.Series("", index=frame.index)
-        return joined.map(lambda text: hashlib.sha256((prefix + text).encode("utf-8")).hexdigest()[:32])
-
-    def _upsert(self, table: str, columns: dict[str, pd.Series], mapping: SourceMapping, batch_id: int) -> None:
-        names = list(columns)
+    def _upsert(self, table: str, names: list[str], rows: list[tuple], source: str, batch_id: int) -> None:
         key = model.BY_NAME[table].key
         updates = [f"{n} = excluded.{n}" for n in names if n not in (key, "attributes")]
         updates += ["source = excluded.source", "batch_id = excluded.batch_id"]
-        if "attributes" in columns:
+        if "attributes" in names:
             updates.append(f"attributes = json_patch(coalesce({table}.attributes, '{{}}'), excluded.attributes)")
         all_names = names + ["source", "batch_id"]
         sql = (f"INSERT INTO {table} ({', '.join(all_names)}) VALUES ({', '.join('?' * len(all_names))}) "
                f"ON CONFLICT({key}) DO UPDATE SET {', '.join(updates)}")
-        count = len(next(iter(columns.values())))
-        values = [_python_values(columns[n]) for n in names]
-        values += [[mapping.name] * count, [batch_id] * count]
-        self.store.executemany(sql, zip(*values))
+        self.store.executemany(sql, (row + (source, batch_id) for row in rows))
+
+
+class _Preparer:
+    """Prepares chunks in forked worker processes while the caller writes the previous ones; results come
+    back in input order so later rows still win on the same key. A bounded number of chunks is in flight,
+    so memory stays flat. With one worker, prepares inline."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+
+    def __enter__(self) -> "_Preparer":
+        if self.workers > 1:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def map(self, jobs):
+        if self.pool is None:
+            for job in jobs:
+                yield _prepare(*job)
+            return
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(self.pool.submit(_prepare, *job))
+            if len(pending) > self.workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 import pandas as pd
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from appliance.store import Store
 
@@ -41,45 +42,53 @@ def normalise(domain: str, value: str) -> str:
 
 class Tokenizer:
     def __init__(self, token_key: bytes):
-        self._key = token_key
+        # Keyed once; each token copies the keyed state (stdlib HMAC.copy) instead of re-keying.
+        self._keyed = hmac.new(token_key, digestmod="sha256")
 
     def token(self, domain: str, value: str, namespace: str = "") -> str:
         scope = "" if domain in NATURAL_DOMAINS else namespace
-        message = f"{scope}\x1f{domain}\x1f{normalise(domain, value)}".encode("utf-8")
-        return hmac.digest(self._key, message, "sha256").hex()[:TOKEN_HEX]
+        mac = self._keyed.copy()
+        mac.update(f"{scope}\x1f{domain}\x1f{normalise(domain, value)}".encode("utf-8"))
+        return mac.hexdigest()[:TOKEN_HEX]
 
     def tokens(self, domain: str, values: pd.Series, namespace: str = "") -> pd.Series:
-        """Vectorised over a Series; each distinct value is hashed once. Missing stays missing."""
-        present = values.dropna()
-        lookup = {v: self.token(domain, v, namespace) for v in present.unique()}
-        return values.map(lookup)
+        """Vectorised over a Series; each distinct value is hashed once. Missing stays missing (None)."""
+        cells = values.tolist()
+        lookup = {v: self.token(domain, v, namespace) for v in set(cells) if v is not None}
+        lookup[None] = None
+        return pd.Series([lookup[v] for v in cells], index=values.index, dtype=object)
+
+
+class Sealer:
+    """AES-GCM under the vault key, each value bound to its domain and token. Holds no store, so the
+    ingest workers can seal while the main process writes."""
+
+    def __init__(self, vault_key: bytes):
+        self._aead = AESGCM(vault_key)
+
+    def seal(self, domain: str, token: str, raw: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, raw.encode("utf-8"), f"{domain}\x1f{token}".encode())
+
+    def unseal(self, domain: str, token: str, sealed: bytes) -> str:
+        return self._aead.decrypt(sealed[:12], sealed[12:], f"{domain}\x1f{token}".encode()).decode("utf-8")
 
 
 class Vault:
-    """Raw values a policy keeps for lawful reveal, sealed with the vault key (AES-GCM), keyed by token."""
+    """Raw values a policy keeps for lawful reveal, sealed with the vault key, keyed by domain and token."""
 
     def __init__(self, store: Store, vault_key: bytes):
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         self._store = store
-        self._aead = AESGCM(vault_key)
+        self.sealer = Sealer(vault_key)
 
-    def seal_many(self, domain: str, pairs: dict[str, str]) -> None:
+    def put_sealed(self, rows: list[tuple[str, str, bytes]]) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rows = []
-        for token, raw in pairs.items():
-            nonce = os.urandom(12)
-            sealed = nonce + self._aead.encrypt(nonce, raw.encode("utf-8"), f"{domain}\x1f{token}".encode())
-            rows.append((domain, token, sealed, now))
         self._store.executemany("INSERT OR IGNORE INTO vault (domain, token, sealed, created_at) VALUES (?,?,?,?)",
-                                rows)
+                                [(domain, token, sealed, now) for domain, token, sealed in rows])
 
     def reveal(self, domain: str, token: str) -> str | None:
         row = self._store.query("SELECT sealed FROM vault WHERE domain = ? AND token = ?", (domain, token))
-        if not row:
-            return None
-        sealed = bytes(row[0][0])
-        return self._aead.decrypt(sealed[:12], sealed[12:], f"{domain}\x1f{token}".encode()).decode("utf-8")
+        return self.sealer.unseal(domain, token, bytes(row[0][0])) if row else None
 
 
 class TextMasker(Protocol):

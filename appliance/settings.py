@@ -28,6 +28,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest.max_bad_row_share", 0.5, float,
             "A batch whose share of quarantined rows exceeds this is refused whole (a wrong mapping, not bad rows).",
             0.0, 1.0),
+    Setting("ingest.workers", 2, int,
+            "Processes that validate and protect chunks while the main process writes; 1 works inline.", 1, 64),
     Setting("store.busy_timeout_ms", 30_000, int,
             "How long a writer waits for another writer before giving up.", 0, 3_600_000),
     Setting("keys.argon2_memory_kib", 65_536, int,
