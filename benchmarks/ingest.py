@@ -21,9 +21,10 @@ CUSTOMERS_PER_MILLION = 11_000  # about 92 transactions per customer over 18 mon
 
 
 def make_input(folder: Path, rows: int) -> Path:
-    from appliance.demo_data import generate
-
-    generate(folder / "gen", max(200, rows * CUSTOMERS_PER_MILLION // 1_000_000 + 50), seed=1)
+    # In a child process: Linux carries a parent's peak RSS into its children across exec, so the parent stays small.
+    customers = max(200, rows * CUSTOMERS_PER_MILLION // 1_000_000 + 50)
+    subprocess.run([sys.executable, "-m", "appliance", "demo-data", "--customers", str(customers), "--seed", "1",
+                    "--out", str(folder / "gen")], check=True, capture_output=True)
     target = folder / "transactions.csv"
     with open(folder / "gen" / "transactions.csv", encoding="utf-8") as source, open(target, "w",
                                                                                      encoding="utf-8") as out:
