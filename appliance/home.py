@@ -14,8 +14,8 @@ from appliance.errors import ConfigError, StoreError
 from appliance.ingest import Ingestor
 from appliance.keys import Credentials, Keyring
 from appliance.mapping import SourceMapping, find_mapping
-from appliance.policies import SHIPPED_DIR as SHIPPED_POLICIES, ProtectionPolicy
-from appliance.protect import TextMasker, Tokenizer, Vault
+from appliance.policies import SHIPPED_DIR as SHIPPED_POLICIES, MaskingPolicy, ProtectionPolicy
+from appliance.protect import Tokenizer, Vault
 from appliance.settings import Settings
 from appliance.store import Store
 
@@ -106,11 +106,26 @@ class Home:
     def vault(self) -> Vault:
         return Vault(self.store, self.keyring.vault_key)
 
-    def ingestor(self, masker: TextMasker | None = None) -> Ingestor:
+    def masking_policy(self):
+        from appliance.pii.recognizers import ENTITIES
+
+        return MaskingPolicy.load(self.path / POLICIES, ENTITIES)
+
+    def masker(self, operator: str | None = None):
+        """The PII engine's masker with this home's masking policy and token key (loads the engine)."""
+        from appliance.pii.engine import engine
+        from appliance.pii.operators import Masker
+
+        return Masker(engine(), self.masking_policy(), operator=operator, tokenizer=self.tokenizer())
+
+    def ingestor(self) -> Ingestor:
+        """Ingestion with the PII engine: it masks free text and scans the columns stored as they are."""
+        from appliance.pii.engine import engine
+
         return Ingestor(self.store, self.tokenizer(), self.vault(), self.protection_policy(),
                         chunk_rows=self.settings["ingest.chunk_rows"],
                         max_bad_row_share=self.settings["ingest.max_bad_row_share"],
-                        workers=self.settings["ingest.workers"], masker=masker)
+                        workers=self.settings["ingest.workers"], masker=self.masker(), scanner=engine())
 
     def __enter__(self) -> "Home":
         return self

@@ -23,10 +23,16 @@ from appliance import model
 from appliance.errors import IngestError
 from appliance.mapping import ColumnSpec, FileSpec, SourceMapping
 from appliance.policies import ProtectionPolicy
-from appliance.protect import Sealer, TextMasker, Tokenizer, Vault
+from appliance.protect import PiiScanner, Sealer, TextMasker, Tokenizer, Vault
 from appliance.readers import Chunk, open_input, sha256_of
 from appliance.store import Store
 from appliance.transforms import TRANSFORMS
+
+# The column scan: distinct values sampled per column and chunk, and when what it finds stops the batch.
+SCAN_SAMPLE = 30
+SCAN_MIN_SCORE = 0.5
+SCAN_SURE_SCORE = 0.8  # one value this sure is enough (a checksum-valid ID number, say)
+SCAN_MAX_SHARE = 0.02  # otherwise more than this share of sampled values must hold the entity
 
 _TRUE = {"1", "true", "t", "yes", "y", "是", "真"}
 _FALSE = {"0", "false", "f", "no", "n", "否", "假"}
@@ -45,6 +51,9 @@ class FileReport:
     rows_filtered: int = 0
     duplicate_of_batch: int | None = None
     reasons: Counter = field(default_factory=Counter)  # (column, reason) -> rows
+    scanned: Counter = field(default_factory=Counter)  # column -> values sampled by the PII scan
+    pii_hits: Counter = field(default_factory=Counter)  # (column, entity type) -> sampled values holding it
+    pii_best: dict = field(default_factory=dict)  # (column, entity type) -> highest score seen
 
 
 @dataclass
@@ -159,6 +168,8 @@ class Prepared:
     quarantine: list[tuple[int, str | None, str, str | None]] = field(default_factory=list)
     vault: list[tuple[str, str, bytes]] = field(default_factory=list)
     tables: dict[str, tuple[list[str], list[tuple]]] = field(default_factory=dict)
+    scanned: dict[str, int] = field(default_factory=dict)  # column -> values sampled
+    pii: list[tuple[str, str, float]] = field(default_factory=list)  # (column, entity type, score) per finding
 
 
 @dataclass
@@ -170,6 +181,7 @@ class _Protection:
     sealer: Sealer
     vault_fields: frozenset
     masker: TextMasker | None
+    scanner: PiiScanner | None
 
 
 _PROTECTION: _Protection | None = None
@@ -189,6 +201,8 @@ def _prepare(spec: FileSpec, namespace: str, chunk: Chunk) -> Prepared:
         # Plain comprehension: several times faster than pandas' .str accessors on object columns.
         cleaned = [None if (v := c.strip()) in nulls else v for c in cells] if cells else [None] * len(frame)
         raw[name] = pd.Series(cleaned, index=frame.index, dtype=object)
+    if protection.scanner is not None:
+        _scan_kept_columns(protection.scanner, spec, raw, out)
     if spec.filter_column:
         keep = raw[spec.filter_column].isin(list(spec.filter_values))
         out.rows_filtered = int((~keep).sum())
@@ -222,6 +236,20 @@ def _prepare(spec: FileSpec, namespace: str, chunk: Chunk) -> Prepared:
         names = list(columns)
         out.tables[table] = (names, list(zip(*(_python_values(columns[n]) for n in names))))
     return out
+
+
+def _scan_kept_columns(scanner: PiiScanner, spec: FileSpec, raw: dict, out: Prepared) -> None:
+    """Sample the columns whose values are stored as they are and look for PII in them: a mapping that calls
+    a column of phone numbers "not personal" must not let them through."""
+    for name, column in spec.columns.items():
+        if column.protect != "keep":
+            continue
+        sample = list(dict.fromkeys(v for v in raw[name].tolist() if v is not None))[:SCAN_SAMPLE]
+        out.scanned[name] = len(sample)
+        for value in sample:
+            for entity in scanner.analyze(value):
+                if entity.score >= SCAN_MIN_SCORE:
+                    out.pii.append((name, entity.type, entity.score))
 
 
 def _holds_key(column: ColumnSpec) -> bool:
@@ -308,7 +336,8 @@ def _content_keys(namespace: str, table: str, columns: dict[str, pd.Series]) -> 
 
 class Ingestor:
     def __init__(self, store: Store, tokenizer: Tokenizer, vault: Vault, policy: ProtectionPolicy, *,
-                 chunk_rows: int, max_bad_row_share: float, workers: int = 1, masker: TextMasker | None = None):
+                 chunk_rows: int, max_bad_row_share: float, workers: int = 1, masker: TextMasker | None = None,
+                 scanner: PiiScanner | None = None):
         self.store = store
         self.tokenizer = tokenizer
         self.vault = vault
@@ -317,6 +346,7 @@ class Ingestor:
         self.max_bad_row_share = max_bad_row_share
         self.workers = workers
         self.masker = masker
+        self.scanner = scanner
 
     # Whole batch ------------------------------------------------------------------------------------
     def ingest(self, mapping: SourceMapping, paths: list[Path]) -> BatchReport:
@@ -350,7 +380,8 @@ class Ingestor:
         if not opened:
             return report
         global _PROTECTION
-        _PROTECTION = _Protection(self.tokenizer, self.vault.sealer, self.policy.vault_fields, self.masker)
+        _PROTECTION = _Protection(self.tokenizer, self.vault.sealer, self.policy.vault_fields, self.masker,
+                                  self.scanner)
         try:
             with _Preparer(self.workers) as preparer, self.store.transaction():
                 batch_id = self.store.execute(
@@ -362,6 +393,7 @@ class Ingestor:
                     for prepared in preparer.map(jobs):
                         self._write(mapping.name, file_report, batch_id, prepared, report.table_counts)
                     self._refuse_if_mostly_bad(file_report)
+                    self._refuse_if_pii_is_kept(file_report, spec)
                     self.store.execute(
                         "INSERT INTO ingest_files VALUES (?,?,?,?,?,?,?,?,?)",
                         (batch_id, mapping.name, path.name, file_report.sha256, file_report.encoding,
@@ -403,8 +435,22 @@ class Ingestor:
                 f"{report.name}: {report.rows_quarantined} of {considered} rows failed validation (over "
                 f"{self.max_bad_row_share:.0%}; most often {where}{reason}); nothing from this batch was stored")
 
+    @staticmethod
+    def _refuse_if_pii_is_kept(report: FileReport, spec: FileSpec) -> None:
+        for (column, entity), hits in sorted(report.pii_hits.items()):
+            sampled = report.scanned[column]
+            if report.pii_best[(column, entity)] >= SCAN_SURE_SCORE or hits / max(sampled, 1) > SCAN_MAX_SHARE:
+                data_class = spec.columns[column].data_class
+                raise IngestError(
+                    f"{report.name}: column '{column}' is stored as it is (class {data_class}) but holds {entity} "
+                    f"({hits} of {sampled} sampled values); map it with protect: token or drop, or fix the export")
+
     def _write(self, source: str, report: FileReport, batch_id: int, prepared: Prepared,
                table_counts: Counter) -> None:
+        report.scanned.update(prepared.scanned)
+        for column, entity, score in prepared.pii:
+            report.pii_hits[(column, entity)] += 1
+            report.pii_best[(column, entity)] = max(score, report.pii_best.get((column, entity), 0.0))
         report.rows_read += prepared.rows_read
         report.rows_filtered += prepared.rows_filtered
         report.rows_loaded += prepared.rows_loaded

@@ -95,3 +95,9 @@ class TextMasker(Protocol):
     """What the PII engine provides to ingestion: masked text for each input text, in order."""
 
     def mask_many(self, texts: list[str]) -> list[str]: ...
+
+
+class PiiScanner(Protocol):
+    """What the PII engine provides to ingestion's column scan: entities (with .type and .score) in a text."""
+
+    def analyze(self, text: str, language: str = "auto") -> list: ...

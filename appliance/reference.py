@@ -21,6 +21,8 @@ def cli_markdown() -> str:
              "a test fails when it is out of date.", "", "```", _help(), "```", ""]
     for name in sorted(cli.commands):
         parts += [f"## appliance {name}", "", "```", _help(name), "```", ""]
+        for sub in sorted(getattr(cli.commands[name], "commands", {})):
+            parts += [f"### appliance {name} {sub}", "", "```", _help(name, sub), "```", ""]
     return "\n".join(parts)
 
 

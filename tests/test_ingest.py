@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from appliance.errors import IngestError
+from appliance.ingest import Ingestor
 from appliance.home import Home
 from appliance.keys import Credentials
 from tests.conftest import APPLIANCE, assert_one_line_error, run_cli
@@ -177,13 +178,46 @@ def test_json_lines(bankx, tmp_path):
         _ingest(bankx, path)
 
 
-def test_free_text_to_mask_needs_the_pii_engine(bankx, tmp_path):
+def _mask_notes(home):
     text = (DATA / "sources" / "bankx.yaml").read_text(encoding="utf-8")
     masked = text.replace("note: {to: customers.attributes.note_dropped, class: free_text, protect: drop}",
                           "note: {to: customers.attributes.note, class: free_text}")
-    (bankx.sources_dir / "bankx.yaml").write_text(masked, encoding="utf-8")
+    (home.sources_dir / "bankx.yaml").write_text(masked, encoding="utf-8")
+
+
+def test_free_text_to_mask_needs_a_masker(bankx, tmp_path):
+    _mask_notes(bankx)
+    bare = Ingestor(bankx.store, bankx.tokenizer(), bankx.vault(), bankx.protection_policy(), chunk_rows=1000,
+                    max_bad_row_share=0.5)
     with pytest.raises(IngestError, match="column 'note' is free text to be masked, but no PII engine"):
-        _ingest(bankx, _write(tmp_path / "customers.csv", [HEADER, *GOOD]))
+        bare.ingest(bankx.mapping("bankx"), [_write(tmp_path / "customers.csv", [HEADER, *GOOD])])
+
+
+def test_free_text_is_masked_on_the_way_in(bankx, tmp_path):
+    _mask_notes(bankx)
+    _ingest(bankx, _write(tmp_path / "customers.csv", [HEADER, *GOOD]))
+    notes = [json.loads(r[0]).get("note") for r in bankx.store.query("SELECT attributes FROM customers")]
+    assert "客户<CN_PERSON:" in " ".join(n for n in notes if n)
+    assert not any("张伟" in (n or "") for n in notes)
+
+
+def test_pii_in_a_column_kept_as_is_stops_the_batch(bankx, tmp_path):
+    lines = [HEADER] + [g.replace(",金,", ",金,").replace(",1,是,", ",1,是,") for g in GOOD]
+    text = (DATA / "sources" / "bankx.yaml").read_text(encoding="utf-8")
+    # A mapping that wrongly calls the mobile column not personal and keeps it.
+    wrong = text.replace("mobile: {to: customers.phone, class: C2}",
+                         "mobile: {to: customers.attributes.contact, class: not_personal}")
+    (bankx.sources_dir / "bankx.yaml").write_text(wrong, encoding="utf-8")
+    with pytest.raises(IngestError, match=r"column 'mobile' is stored as it is \(class not_personal\) but holds "
+                                          r"CN_MOBILE \(3 of 3 sampled values\)"):
+        _ingest(bankx, _write(tmp_path / "customers.csv", lines))
+    assert _count(bankx) == 0
+    message = ""
+    try:
+        _ingest(bankx, _write(tmp_path / "customers2.csv", lines))
+    except IngestError as exc:
+        message = str(exc)
+    assert "13812345678" not in message and "13987654321" not in message
 
 
 def test_sigkill_mid_batch_leaves_a_consistent_store(tmp_path, key_file):

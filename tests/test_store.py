@@ -74,7 +74,7 @@ def test_round_trip_of_every_canonical_table(home, demo_dir):
     assert stored["booked_at"] == txn["txn_time"].replace(" ", "T")
     assert stored["direction"] == {"D": "debit", "C": "credit"}[txn["dc_flag"]]
     assert stored["account_id"] == tokens.token("account", txn["account_no"], "demo")
-    assert stored["memo"] is None  # free text is dropped until the PII engine masks it
+    assert stored["memo"] == txn["memo"] or "<CN_PERSON:" in stored["memo"]  # free text arrives masked
 
     event = json.loads(events[0])
     stored = home.store.query("SELECT * FROM digital_events WHERE event_id = ?",

@@ -8,6 +8,7 @@ around each match (appliance.pii.context) and Chinese word boundaries and person
 dictionary ships inside its wheel.
 """
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -17,6 +18,10 @@ from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
 from appliance.pii.context import CharContextEnhancer
 from appliance.pii.recognizers import ENTITIES, RECOGNIZERS
+
+# Presidio's own log lines can quote analysed text at debug level: they are switched off, not redirected.
+for _name in ("presidio-analyzer", "presidio-anonymizer"):
+    logging.getLogger(_name).disabled = True
 
 LANGUAGES = ("zh", "en")
 THRESHOLD = 0.5

@@ -101,4 +101,6 @@ class Masker:
         return self.anonymizer.anonymize(text, results, operators=self.operators).text
 
     def mask_many(self, texts: list[str]) -> list[str]:
-        return [self.mask(text) for text in texts]
+        # Memos and notes repeat ("超市购物", "代发工资"): each distinct text is analysed once.
+        masked = {text: self.mask(text) for text in set(texts)}
+        return [masked[text] for text in texts]

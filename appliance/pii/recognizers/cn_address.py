@@ -13,6 +13,8 @@ _ROAD = rf"[\p{{Han}}\dA-Za-z]{{1,8}}?(?:{'|'.join(lexicon.CN_ROAD_SUFFIXES)})(?
 _NUM = r"[\d０-９一二三四五六七八九十百零〇]+"
 _NUMBER = rf"{_NUM}(?:号|弄|栋|幢)(?:{_NUM}[A-Za-z]?(?:号楼|栋|幢|座|单元|层|楼|室|号|户))*"
 _ESTATE = rf"{_CJK}{{2,6}}?(?:小区|花园|大厦|公寓|新村|家园|苑|广场|中心)(?:{_NUM}[A-Za-z]?(?:号楼|栋|幢|座|单元|层|楼|室|号))*"
+# A place followed by these names a bank's own branch ("北京市东城区支行"), not where a person lives.
+_BRANCH = regex.compile(r"(?:支行|分行|总行|营业部|分理处|储蓄所|网点|营业厅)")
 _CONTEXT = r"(?:地址|住址|住在|家住|居住在|现住|寄到|寄往|搬到|搬至|位于|改为|变更为|address)[:：]?\s?"
 
 _ANCHORED = regex.compile(
@@ -52,7 +54,7 @@ class CnAddressRecognizer(LocalRecognizer):
                 continue
             levels = sum(1 for g in ("province", "city", "district", "town", "road", "estate") if match.group(g))
             has_street = bool(match.group("road") and match.group("number")) or bool(match.group("estate"))
-            if levels < 2:
+            if levels < 2 or _BRANCH.match(text, match.end()):
                 continue
             score = 0.85 if has_street else 0.6
             results.append(self._result(match.start(), match.end(), score))
