@@ -21,7 +21,7 @@ class BankCardRecognizer(BankPatternRecognizer):
         ("unionpay", NOT_DIGIT_BEFORE + r"[6６][2２]\d{14,17}" + NOT_DIGIT_AFTER, 0.7),
         ("unionpay_grouped", NOT_DIGIT_BEFORE + rf"[6６][2２]\d{{2}}(?:{SEP}\d{{4}}){{3}}(?:{SEP}?\d{{1,3}})?"
          + NOT_DIGIT_AFTER, 0.75),
-        ("card", NOT_DIGIT_BEFORE + r"[3-6３-６]\d{15,18}" + NOT_DIGIT_AFTER, 0.45),
+        ("card", NOT_DIGIT_BEFORE + r"[3-6３-６]\d{15,18}" + NOT_DIGIT_AFTER, 0.5),
         ("card_grouped", NOT_DIGIT_BEFORE + rf"[3-6３-６]\d{{3}}(?:{SEP}\d{{4}}){{3}}(?:{SEP}?\d{{1,3}})?"
          + NOT_DIGIT_AFTER, 0.6),
     ]

@@ -54,7 +54,7 @@ class CnAddressRecognizer(LocalRecognizer):
                 continue
             levels = sum(1 for g in ("province", "city", "district", "town", "road", "estate") if match.group(g))
             has_street = bool(match.group("road") and match.group("number")) or bool(match.group("estate"))
-            if levels < 2 or _BRANCH.match(text, match.end()):
+            if levels < 2 or _BRANCH.search(text[match.end():match.end() + 4]):
                 continue
             score = 0.85 if has_street else 0.6
             results.append(self._result(match.start(), match.end(), score))

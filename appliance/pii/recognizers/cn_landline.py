@@ -10,7 +10,8 @@ class CnLandlineRecognizer(BankPatternRecognizer):
         ("landline", NOT_DIGIT_BEFORE + rf"(?:(?:\+|00)86{SEP}?)?(?:\(|（)?[0０](?:[1-9１-９]\d{{1,2}})(?:\)|）)?{SEP}?"
          rf"[2-9２-９]\d{{2,3}}{SEP}?\d{{4}}(?:(?:转|ext\.?|x){SEP}?\d{{1,5}})?" + NOT_DIGIT_AFTER, 0.4),
     ]
-    CONTEXT = ["电话", "座机", "固话", "办公", "联系", "传真", "致电", "tel", "phone", "landline", "office", "fax", "call"]
+    CONTEXT = ["电话", "座机", "固话", "办公", "联系", "传真", "致电", "回电", "来电", "拨打", "tel", "phone", "landline",
+               "office", "fax", "call"]
     NEGATIVE_CONTEXT = ["订单号", "订单", "流水号", "单号", "编号", "金额", "order", "reference", "amount", "invoice"]
 
     def validate_result(self, pattern_text: str):

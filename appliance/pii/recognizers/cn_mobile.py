@@ -17,8 +17,7 @@ class CnMobileRecognizer(BankPatternRecognizer):
     ]
     CONTEXT = ["手机", "电话", "联系方式", "联系", "致电", "来电", "回拨", "号码", "短信", "微信", "mobile", "phone", "cell",
                "tel", "call", "contact", "whatsapp", "sms"]
-    NEGATIVE_CONTEXT = ["订单号", "订单", "流水号", "单号", "交易号", "编号", "金额", "余额", "order no", "order id",
-                        "reference", "ref no", "tracking", "invoice", "amount", "serial"]
+    NEGATIVE_CONTEXT = ["订单号", "订单", "流水号", "单号", "交易号", "编号", "金额", "余额", "order", "reference", "ref no", "tracking", "invoice", "amount", "serial"]
 
     def validate_result(self, pattern_text: str):
         digits = ascii_digits(pattern_text)

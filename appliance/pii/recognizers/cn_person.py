@@ -16,17 +16,20 @@ _GIVEN = r"\p{Han}{1,2}"
 _STRONG_LEFT = ["客户", "顾客", "用户", "储户", "持卡人", "户名", "姓名", "名字", "我叫", "我是", "本人", "联系人", "收款人",
                 "付款人", "收件人", "借款人", "担保人", "开户人", "代理人", "经办人", "投诉人", "来电人", "转账给", "转给",
                 "汇给", "汇款给", "转账至", "回访", "致电", "联系", "告知", "通知", "提醒", "name", "客户经理",
-                "法定代表人", "法人代表", "法人", "负责人", "代表人", "配偶", "监护人", "申请人", "受益人", "被保险人"]
+                "法定代表人", "法人代表", "法人", "负责人", "代表人", "配偶", "监护人", "申请人", "受益人", "被保险人",
+                "收款方", "付款方", "汇款人", "名叫", "叫", "丈夫", "妻子", "爱人", "儿子", "女儿", "父亲", "母亲",
+                "老公", "老婆"]
 _WEAK_LEFT = ["与", "和", "跟", "给", "向", "对", "让", "请", "帮", "替", "由", "是", "为", "及", "、", "，", "。", "：", ":"]
 _TITLES = ["先生", "女士", "小姐", "经理", "老师", "同志", "师傅", "阿姨", "行长", "主任", "总监", "总"]
 _VERBS = ["来电", "投诉", "反映", "咨询", "表示", "称", "要求", "办理", "申请", "致电", "到店", "来行", "来网点", "说",
-          "认为", "确认", "同意", "拒绝", "询问"]
+          "认为", "确认", "同意", "拒绝", "询问", "在", "：", ":"]  # "：" after a clause-initial name: a chat speaker
 
 _LEFT = regex.compile(rf"(?:{'|'.join(_STRONG_LEFT)})[:：]?\s?(?P<name>{_SURNAME}{_GIVEN})")
 _TITLE = regex.compile(rf"(?P<name>{_SURNAME}\p{{Han}}{{1,2}}?)(?={'|'.join(_TITLES)})")
 _VERB = regex.compile(rf"(?:^|(?<=[\s，。、；！？,.;!?：:“”\"']))(?P<name>{_SURNAME}\p{{Han}}{{1,2}}?)(?={'|'.join(_VERBS)})")
 _WEAK = regex.compile(rf"(?:{'|'.join(map(regex.escape, _WEAK_LEFT))})(?P<name>{_SURNAME}{_GIVEN})")
 _NAME_TAGS = {"nr", "nrfg", "nrt"}
+_COMMON_WORD_FREQ = 100
 
 
 def _trim(name: str) -> str:
@@ -36,6 +39,13 @@ def _trim(name: str) -> str:
     if len(given) == 2 and given[1] in lexicon.CN_NAME_STOP:
         given = given[:1]
     return surname + given
+
+
+def _is_ordinary_word(candidate: str) -> bool:
+    """jieba's dictionary knows the candidate as a common word that is not a name: "满意", "关系", "项目".
+    Rare dictionary words ("金诗", "江华") are names as often as not, so frequency decides."""
+    tag = jieba.posseg.dt.word_tag_tab.get(candidate)
+    return tag is not None and tag not in _NAME_TAGS and jieba.dt.FREQ.get(candidate, 0) >= _COMMON_WORD_FREQ
 
 
 def _segment_name(text: str, start: int) -> str | None:
@@ -74,8 +84,19 @@ class CnPersonRecognizer(LocalRecognizer):
         found: dict[int, tuple[int, float]] = {}
 
         def add(start: int, name: str, score: float) -> None:
+            if _is_ordinary_word(name):
+                return
             if start not in found or found[start][1] < score:
                 found[start] = (start + len(name), score)
+
+        def longer_if_word(start: int, name: str) -> str:
+            """After 户名/客户..., a two-character reading that is a common word ("王国") may be the start of a
+            three-character name ("王国思")."""
+            following = text[start + len(name):start + len(name) + 1]
+            if len(name) == 2 and _is_ordinary_word(name) and regex.match(r"\p{Han}", following) \
+                    and following not in lexicon.CN_NAME_STOP:
+                return name + following
+            return name
 
         for match in _TITLE.finditer(text):
             add(match.start("name"), match.group("name"), 0.9)
@@ -85,7 +106,7 @@ class CnPersonRecognizer(LocalRecognizer):
             start = match.start("name")
             if start in found:
                 continue
-            add(start, _segment_name(text, start) or _trim(match.group("name")), 0.85)
+            add(start, longer_if_word(start, _segment_name(text, start) or _trim(match.group("name"))), 0.85)
         for match in _WEAK.finditer(text):
             start = match.start("name")
             if start in found:

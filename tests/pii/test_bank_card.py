@@ -1,0 +1,26 @@
+import pytest
+
+from tests.pii.conftest import found
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("卡号6222021234567890128的年费", ["6222021234567890128"]),       # UnionPay, 19 digits
+    ("信用卡6225 8812 3456 7890被扣款", ["6225 8812 3456 7890"]),      # grouped by four
+    ("card 4111 1111 1111 1111 was lost", ["4111 1111 1111 1111"]),  # Visa test number
+    ("借记卡６２２２０２１２３４５６７８９０１２８", ["６２２２０２１２３４５６７８９０１２８"]),
+    ("卡号6222021234567890123有误", ["6222021234567890123"]),         # Luhn fails, but context says card
+    ("5555555555554444", ["5555555555554444"]),                     # Mastercard, no context
+])
+def test_found(pii, text, expected):
+    assert found(pii, text, "BANK_CARD") == expected
+
+
+@pytest.mark.parametrize("text", [
+    "流水号6222021234567890128",        # Luhn-valid, but a reference number
+    "订单号4111111111111111",
+    "110101199003071233",               # a valid resident ID is not a card
+    "6222021234567890123",              # Luhn fails, no context
+    "62220212345678901281",             # 20 digits
+])
+def test_not_found(pii, text):
+    assert found(pii, text, "BANK_CARD") == []
