@@ -15,6 +15,13 @@ APPLIANCE = [sys.executable, "-m", "appliance"]
 
 
 @pytest.fixture(scope="session")
+def pii():
+    from appliance.pii.engine import engine
+
+    return engine()
+
+
+@pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """A small generated dataset (60 customers), made once per run."""
     out = tmp_path_factory.mktemp("demo-data")

@@ -13,6 +13,7 @@ _ROAD = rf"[\p{{Han}}\dA-Za-z]{{1,8}}?(?:{'|'.join(lexicon.CN_ROAD_SUFFIXES)})(?
 _NUM = r"[\d０-９一二三四五六七八九十百零〇]+"
 _NUMBER = rf"{_NUM}(?:号|弄|栋|幢)(?:{_NUM}[A-Za-z]?(?:号楼|栋|幢|座|单元|层|楼|室|号|户))*"
 _ESTATE = rf"{_CJK}{{2,6}}?(?:小区|花园|大厦|公寓|新村|家园|苑|广场|中心)(?:{_NUM}[A-Za-z]?(?:号楼|栋|幢|座|单元|层|楼|室|号))*"
+_HAN = regex.compile(r"\p{Han}")
 # A place followed by these names a bank's own branch ("北京市东城区支行"), not where a person lives.
 _BRANCH = regex.compile(r"(?:支行|分行|总行|营业部|分理处|储蓄所|网点|营业厅)")
 _CONTEXT = r"(?:地址|住址|住在|家住|居住在|现住|寄到|寄往|搬到|搬至|位于|改为|变更为|address)[:：]?\s?"
@@ -45,7 +46,7 @@ class CnAddressRecognizer(LocalRecognizer):
         pass
 
     def analyze(self, text, entities, nlp_artifacts=None):
-        if self.ENTITY not in entities or not regex.search(r"\p{Han}", text):
+        if self.ENTITY not in entities or not _HAN.search(text):
             return []
         results = []
         taken_until = -1

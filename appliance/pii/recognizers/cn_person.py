@@ -29,6 +29,8 @@ _TITLE = regex.compile(rf"(?P<name>{_SURNAME}\p{{Han}}{{1,2}}?)(?={'|'.join(_TIT
 _VERB = regex.compile(rf"(?:^|(?<=[\s，。、；！？,.;!?：:“”\"']))(?P<name>{_SURNAME}\p{{Han}}{{1,2}}?)(?={'|'.join(_VERBS)})")
 _WEAK = regex.compile(rf"(?:{'|'.join(map(regex.escape, _WEAK_LEFT))})(?P<name>{_SURNAME}{_GIVEN})")
 _NAME_TAGS = {"nr", "nrfg", "nrt"}
+_HAN = regex.compile(r"\p{Han}")
+_STARTS_WITH_SURNAME = regex.compile(_SURNAME)
 _COMMON_WORD_FREQ = 100
 
 
@@ -57,7 +59,7 @@ def _segment_name(text: str, start: int) -> str | None:
     if (first in lexicon.CN_SURNAMES_COMPOUND or len(first) == 1) and len(words) > 1 and len(words[1]) <= 2 \
             and words[1][0] not in lexicon.CN_NAME_STOP:
         return first + words[1]  # jieba split the surname from an unknown given name
-    if 2 <= len(first) <= 4 and regex.match(_SURNAME, first):
+    if 2 <= len(first) <= 4 and _STARTS_WITH_SURNAME.match(first):
         return first
     return None
 
@@ -79,7 +81,7 @@ class CnPersonRecognizer(LocalRecognizer):
         jieba.initialize()
 
     def analyze(self, text, entities, nlp_artifacts=None):
-        if self.ENTITY not in entities or not regex.search(r"\p{Han}", text):
+        if self.ENTITY not in entities or not _HAN.search(text):
             return []
         found: dict[int, tuple[int, float]] = {}
 
@@ -93,7 +95,7 @@ class CnPersonRecognizer(LocalRecognizer):
             """After 户名/客户..., a two-character reading that is a common word ("王国") may be the start of a
             three-character name ("王国思")."""
             following = text[start + len(name):start + len(name) + 1]
-            if len(name) == 2 and _is_ordinary_word(name) and regex.match(r"\p{Han}", following) \
+            if len(name) == 2 and _is_ordinary_word(name) and _HAN.match(following) \
                     and following not in lexicon.CN_NAME_STOP:
                 return name + following
             return name

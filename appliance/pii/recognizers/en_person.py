@@ -10,6 +10,7 @@ _CONTEXT = regex.compile(
     rf"(?<![A-Za-z])(?i:customer|client|name is|named|called|I am|I'm|this is|spoke to|spoke with|call(?:ed)? with|"
     rf"follow-up with|complaint from|account holder|cardholder|payee|beneficiary|dear|from|客户|姓名)[:：,]? ?"
     rf"(?P<name>{_WORD}(?: {_WORD}){{1,2}})(?![A-Za-z])")
+_CAPITALISED = regex.compile(r"[A-Z][a-z]")
 _PAIR = regex.compile(rf"(?<![A-Za-z])(?P<name>{_WORD} {_WORD})(?![A-Za-z])")
 _KNOWN_GIVEN = lexicon.EN_GIVEN | lexicon.PINYIN_GIVEN
 _KNOWN_FAMILY = lexicon.EN_SURNAMES | lexicon.PINYIN_SURNAMES
@@ -40,7 +41,7 @@ class EnPersonRecognizer(LocalRecognizer):
         pass
 
     def analyze(self, text, entities, nlp_artifacts=None):
-        if self.ENTITY not in entities or not regex.search(r"[A-Z][a-z]", text):
+        if self.ENTITY not in entities or not _CAPITALISED.search(text):
             return []
         found: dict[tuple[int, int], float] = {}
         for match in _TITLE.finditer(text):
