@@ -100,3 +100,9 @@ def test_masking_policy_errors_name_file_and_line(tmp_path, change, message):
     (policies / "masking.yaml").write_text(text.replace(change[0], change[1]), encoding="utf-8")
     with pytest.raises(PolicyError, match=rf"^masking.yaml line \d+: .*{re.escape(message)}"):
         MaskingPolicy.load(policies, ENTITIES)
+
+
+def test_every_entity_type_is_documented_once():
+    table = (Path(__file__).parent.parent / "docs" / "pii.md").read_text(encoding="utf-8")
+    for entity in ENTITIES:
+        assert table.count(f"| `{entity}` |") == 1, entity
