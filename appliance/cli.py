@@ -45,6 +45,56 @@ key_file_option = click.option("--key-file", type=click.Path(dir_okay=False),
                                     "else the passphrase from $APPLIANCE_PASSPHRASE or a prompt).")
 
 
+user_option = click.option("--user", "user_name", envvar="APPLIANCE_USER",
+                           help="Who acts (default: $APPLIANCE_USER); the password comes from "
+                                "$APPLIANCE_USER_PASSWORD or a prompt.")
+
+
+def _secret(env_name: str, prompt: str, confirm: bool = False) -> str:
+    return _passphrase_source(env_name, prompt, confirm)()
+
+
+def sign_in(home: Home, name: str | None):
+    """Authenticate the person acting; success and failure both go to the audit log."""
+    from appliance.access import AccessError
+
+    if not name:
+        raise AccessError("this command acts for a person: pass --user NAME or set APPLIANCE_USER")
+    password = _secret("APPLIANCE_USER_PASSWORD", f"Password for {name}")
+    failure = None
+    with home.store.transaction():
+        try:
+            actor = home.users().authenticate(name, password)
+        except AccessError as exc:
+            failure = exc
+            home.audit.record(f"unauthenticated:{name}", "login.failure", user=name)
+        else:
+            home.audit.record(actor, "login.success", user=name, role=actor.role)
+    if failure is not None:
+        raise failure
+    return actor
+
+
+def acting(permission: str):
+    """For commands that act for a person: opens the home, signs the user in, checks the permission, and
+    passes `home` and `actor`."""
+
+    def decorate(command):
+        @home_option
+        @key_file_option
+        @user_option
+        @functools.wraps(command)
+        def wrapper(home_dir, key_file, user_name, **kwargs):
+            with Home.open(resolve_home(home_dir), credentials_from(key_file)) as home:
+                actor = sign_in(home, user_name)
+                actor.require(permission)
+                return command(home=home, actor=actor, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def with_home(command):
     """Opens the home from --home/--key-file and passes it as `home`; closes it afterwards."""
 
@@ -69,8 +119,10 @@ def cli():
 @key_file_option
 @click.option("--new-key-file", type=click.Path(dir_okay=False),
               help="Create a fresh random key file here (outside the home) and lock the home with it.")
-def init(home_dir, key_file, new_key_file):
-    """Create a home: settings, policies, wrapped keys and the encrypted store."""
+@click.option("--admin", default="admin", show_default=True,
+              help="The first admin user; its password from $APPLIANCE_ADMIN_PASSWORD or a prompt.")
+def init(home_dir, key_file, new_key_file, admin):
+    """Create a home: settings, policies, wrapped keys, the encrypted store and its first admin."""
     from appliance.keys import new_key_file as create_key_file
 
     path = resolve_home(home_dir)
@@ -78,41 +130,42 @@ def init(home_dir, key_file, new_key_file):
         create_key_file(Path(new_key_file))
         key_file = new_key_file
     credentials = credentials_from(key_file, new=True)
-    with Home.init(path, credentials) as home:
+    admin_password = _secret("APPLIANCE_ADMIN_PASSWORD", f"Password for the first admin '{admin}'", confirm=True)
+    with Home.init(path, credentials, admin=admin, admin_password=admin_password) as home:
         click.echo(f"initialised {path} (store schema v{home.store.schema_version()}, "
                    f"key-encryption key from a {home.keyring.kek_kind})")
 
 
 @cli.command()
-@with_home
-def rekey(home):
+@acting("keys.manage")
+def rekey(home, actor):
     """Rotate the store's data key (every row kept; crash-safe)."""
-    home.rotate_data_key()
+    home.rotate_data_key(actor)
     click.echo("data key rotated")
 
 
 @cli.command()
-@with_home
+@acting("keys.manage")
 @click.option("--new-key-file", type=click.Path(dir_okay=False),
               help="Lock the home with this key file from now on (it must exist, 0600, outside the home).")
-def passwd(home, new_key_file):
+def passwd(home, actor, new_key_file):
     """Change the key-encryption key (new passphrase from $APPLIANCE_NEW_PASSPHRASE or a prompt)."""
     if new_key_file:
         credentials = Credentials(key_file=Path(new_key_file))
     else:
         credentials = Credentials(passphrase=_passphrase_source("APPLIANCE_NEW_PASSPHRASE", "New passphrase",
                                                                 confirm=True))
-    kind = home.change_kek(credentials)
+    kind = home.change_kek(actor, credentials)
     click.echo(f"key-encryption key changed (now from a {kind})")
 
 
 @cli.command()
-@with_home
+@acting("data.ingest")
 @click.option("--source", "source", required=True, help="Source mapping name (see `appliance sources`).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def ingest(home, source, paths):
+def ingest(home, actor, source, paths):
     """Ingest files (CSV, XLSX, JSON Lines; gzip ok) through a source mapping, as one all-or-nothing batch."""
-    report = home.ingestor().ingest(home.mapping(source), [Path(p) for p in paths])
+    report = home.ingestor(actor).ingest(home.mapping(source), [Path(p) for p in paths])
     for f in report.files:
         if f.duplicate_of_batch is not None:
             click.echo(f"{f.name}: already ingested (batch {f.duplicate_of_batch or 'this one'}), skipped")
@@ -145,16 +198,18 @@ def status(home):
 
 
 @cli.command()
-@with_home
+@acting("quarantine.read")
 @click.option("--batch", type=int, help="Only this batch.")
 @click.option("--limit", type=int, default=50, show_default=True)
-def quarantine(home, batch, limit):
+def quarantine(home, actor, batch, limit):
     """List quarantined rows: file, line, column and reason (never the value)."""
     sql = "SELECT batch_id, file_name, line, column_name, reason FROM quarantine"
     params: tuple = ()
     if batch is not None:
         sql, params = sql + " WHERE batch_id = ?", (batch,)
-    for row in home.store.query(sql + " ORDER BY quarantine_id LIMIT ?", params + (limit,)):
+    rows = home.store.query(sql + " ORDER BY quarantine_id LIMIT ?", params + (limit,))
+    home.audit.record(actor, "quarantine.read", batch=batch, rows=len(rows))
+    for row in rows:
         column = f" column {row[3]}" if row[3] else ""
         click.echo(f"batch {row[0]} {row[1]} line {row[2]}{column}: {row[4]}")
 
@@ -186,11 +241,11 @@ def check_mapping(path):
 
 
 @cli.command()
-@with_home
+@acting("store.backup")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the encrypted copy.")
-def backup(home, out):
+def backup(home, actor, out):
     """Write a consistent encrypted copy of the store (SQLite backup API, same key)."""
-    home.backup(Path(out))
+    home.backup(actor, Path(out))
     click.echo(f"backup written to {out}")
 
 
@@ -281,8 +336,11 @@ def demo_data(customers, seed, months, out):
 @click.option("--seed", type=int, default=7, show_default=True)
 def demo(directory, customers, seed):
     """Run the whole pipeline on generated data: data, home, keys, ingestion. Re-runs reuse what exists."""
+    import secrets
+
+    from appliance.access import system
     from appliance.demo_data import generate
-    from appliance.keys import new_key_file
+    from appliance.keys import new_key_file, write_private_file
 
     root = Path(directory).absolute()
     data, home_path, key = root / "data", root / "home", root / "demo.key"
@@ -294,15 +352,19 @@ def demo(directory, customers, seed):
     else:
         click.echo(f"1. demo data already in {data}")
     credentials = Credentials(key_file=key)
+    password_file = root / "admin.password"
     if not (home_path / "keyring.json").exists():
         if not key.exists():
             new_key_file(key)
-        Home.init(home_path, credentials).close()
-        click.echo(f"2. created home {home_path}, locked by key file {key} (kept outside the home)")
+        password = secrets.token_urlsafe(12)
+        write_private_file(password_file, password + "\n")
+        Home.init(home_path, credentials, admin="admin", admin_password=password).close()
+        click.echo(f"2. created home {home_path}, locked by key file {key} (kept outside the home); "
+                   f"first admin 'admin', password in {password_file}")
     else:
         click.echo(f"2. home {home_path} exists")
     with Home.open(home_path, credentials) as home:
-        report = home.ingestor().ingest(home.mapping("demo"), [data])
+        report = home.ingestor(system("demo")).ingest(home.mapping("demo"), [data])
         if report.batch_id is None:
             click.echo("3. ingest: every file already ingested, nothing new")
         else:
@@ -312,7 +374,265 @@ def demo(directory, customers, seed):
         counts = {t: home.store.scalar(f"SELECT count(*) FROM {t}") for t in
                   ("customers", "accounts", "transactions", "interactions", "digital_events", "vault")}
         click.echo("   store: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    click.echo(f"Done. Explore with: .venv/bin/appliance status --home {home_path} --key-file {key}")
+        entries = home.audit.verify()
+        click.echo(f"4. audit log: {entries.message}")
+    click.echo(f"Done. Explore with: .venv/bin/appliance status --home {home_path} --key-file {key}\n"
+               f"  acting as the admin: APPLIANCE_USER=admin APPLIANCE_USER_PASSWORD=$(cat {password_file}) "
+               f".venv/bin/appliance quarantine --home {home_path} --key-file {key}")
+
+
+@cli.group()
+def user():
+    """Manage users and their roles (admin, analyst, staff, compliance)."""
+
+
+@user.command("add")
+@acting("users.manage")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "analyst", "staff", "compliance"]), required=True)
+def user_add(home, actor, name, role):
+    """Add a user; the new password from $APPLIANCE_NEW_USER_PASSWORD or a prompt."""
+    password = _secret("APPLIANCE_NEW_USER_PASSWORD", f"Password for {name}", confirm=True)
+    with home.store.transaction():
+        home.users().add(name, role, password)
+        home.audit.record(actor, "user.add", user=name, role=role)
+    click.echo(f"user '{name}' added ({role})")
+
+
+@user.command("list")
+@acting("users.manage")
+def user_list(home, actor):
+    """List users, their roles and whether they are disabled or locked."""
+    for row in home.users().list():
+        state = "disabled" if row["disabled"] else ("locked" if row["locked_until"] else "active")
+        click.echo(f"{row['name']:24} {row['role']:11} {state}")
+
+
+@user.command("disable")
+@acting("users.manage")
+@click.argument("name")
+def user_disable(home, actor, name):
+    """Disable a user (kept for the audit trail, never deleted)."""
+    with home.store.transaction():
+        home.users().disable(name)
+        home.audit.record(actor, "user.disable", user=name)
+    click.echo(f"user '{name}' disabled")
+
+
+@user.command("enable")
+@acting("users.manage")
+@click.argument("name")
+def user_enable(home, actor, name):
+    """Enable a disabled or locked user."""
+    with home.store.transaction():
+        home.users().enable(name)
+        home.audit.record(actor, "user.enable", user=name)
+    click.echo(f"user '{name}' enabled")
+
+
+@user.command("role")
+@acting("users.manage")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["admin", "analyst", "staff", "compliance"]))
+def user_role(home, actor, name, role):
+    """Change a user's role."""
+    with home.store.transaction():
+        old = home.users().set_role(name, role)
+        home.audit.record(actor, "user.role", user=name, old_role=old, new_role=role)
+    click.echo(f"user '{name}': {old} -> {role}")
+
+
+@user.command("passwd")
+@home_option
+@key_file_option
+@user_option
+@click.argument("name", required=False)
+def user_passwd(home_dir, key_file, user_name, name):
+    """Change a password: your own, or (as admin) anyone's. New password from $APPLIANCE_NEW_USER_PASSWORD."""
+    from appliance.access import AccessError
+
+    with Home.open(resolve_home(home_dir), credentials_from(key_file)) as home:
+        actor = sign_in(home, user_name)
+        target = name or actor.name
+        if target != actor.name and actor.role != "admin":
+            raise AccessError(f"user '{actor.name}' may only change their own password")
+        password = _secret("APPLIANCE_NEW_USER_PASSWORD", f"New password for {target}", confirm=True)
+        with home.store.transaction():
+            home.users().set_password(target, password)
+            home.audit.record(actor, "user.passwd", user=target)
+    click.echo(f"password of '{target}' changed")
+
+
+@cli.group()
+def audit():
+    """Review and verify the tamper-evident audit log."""
+
+
+@audit.command("list")
+@acting("audit.read")
+@click.option("--from", "since", help="From this time (ISO 8601, UTC).")
+@click.option("--to", "until", help="Before this time (ISO 8601, UTC).")
+@click.option("--actor", "who", help="Only this actor.")
+@click.option("--event", help="Only this event type.")
+@click.option("--customer", help="Only entries naming this customer token.")
+@click.option("--limit", type=int, default=200, show_default=True)
+def audit_list(home, actor, since, until, who, event, customer, limit):
+    """List audit entries, filtered by time, actor, event type or customer token."""
+    for entry in home.audit.entries(since=since, until=until, actor=who, event=event, customer=customer,
+                                    limit=limit):
+        click.echo(f"{entry['seq']:>7} {entry['at']} {entry['actor']:<28} {entry['event']:<18} {entry['details']}")
+
+
+@audit.command("verify")
+@acting("audit.verify")
+@click.option("--checkpoint", "checkpoint_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint file kept off the box (repeatable): catches entries removed from the end.")
+def audit_verify(home, actor, checkpoint_files):
+    """Check the whole chain and every signed checkpoint; exit 0 when intact, else name the first bad entry."""
+    from appliance.audit import read_checkpoint_file
+
+    extra = [c for path in checkpoint_files for c in read_checkpoint_file(Path(path))]
+    verdict = home.audit.verify(extra)
+    if not verdict.ok:
+        raise AuditFailure(f"audit log NOT intact: {verdict.message}")
+    click.echo(verdict.message)
+
+
+@audit.command("checkpoint")
+@acting("audit.verify")
+@click.option("--out", type=click.Path(dir_okay=False), help="Append the checkpoint to this file (keep it off the box).")
+def audit_checkpoint(home, actor, out):
+    """Sign the log's current head (count + hash + time) and print it as a JSON line."""
+    import json
+
+    home.audit.record(actor, "audit.checkpoint")
+    checkpoint = home.audit.checkpoint()
+    line = json.dumps(checkpoint.as_dict())
+    if out:
+        with open(out, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    click.echo(line)
+
+
+@audit.command("export")
+@acting("audit.read")
+@click.option("--from", "since", help="From this time (ISO 8601, UTC).")
+@click.option("--to", "until", help="Before this time (ISO 8601, UTC).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+def audit_export(home, actor, since, until, out):
+    """Write a signed evidence pack (entries, chain proof, checkpoints, public key) for an auditor."""
+    if Path(out).exists():
+        raise click.ClickException(f"{out} exists; refusing to overwrite it")
+    home.audit.record(actor, "audit.export", since=since, until=until)
+    Path(out).write_bytes(home.audit.export_pack(since, until))
+    click.echo(f"evidence pack written to {out}")
+
+
+@audit.command("verify-pack")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False),
+              help="The home's public key as kept by the auditor (PEM); pins who signed the pack.")
+def audit_verify_pack(path, public_key):
+    """Verify an evidence pack on any machine: no home or key needed."""
+    from appliance.audit import load_public_key, verify_pack
+
+    pinned = load_public_key(Path(public_key).read_bytes()) if public_key else None
+    verdict = verify_pack(Path(path).read_bytes(), pinned)
+    if not verdict.ok:
+        raise AuditFailure(f"evidence pack NOT intact: {verdict.message}")
+    click.echo(verdict.message)
+
+
+@cli.group()
+def subject():
+    """Data-subject rights (PIPL art. 44-47): find, report and erase a person's data."""
+
+
+@subject.command("find")
+@acting("subject.rights")
+@click.option("--by", "kind", type=click.Choice(["id_number", "phone", "email", "name", "customer_id"]),
+              required=True)
+@click.option("--source", help="With --by customer_id: the source whose customer numbers these are.")
+@click.option("--purpose", required=True, help="Why (recorded in the audit log).")
+def subject_find(home, actor, kind, source, purpose):
+    """Find customers by an identifier typed at the prompt (hashed to its token, never stored)."""
+    from appliance import subjects
+
+    value = click.prompt(f"{kind} of the person", hide_input=True, err=True) if sys.stdin.isatty() \
+        else sys.stdin.readline().strip()
+    namespace = home.mapping(source).id_namespace if source else None
+    found = subjects.find(home.store, home.tokenizer(), kind, value, namespace)
+    home.audit.record(actor, "subject.find", by=kind, purpose=purpose, customers=found)
+    for token in found:
+        click.echo(token)
+    if not found:
+        click.echo("no customer holds that value")
+
+
+@subject.command("report")
+@acting("subject.rights")
+@click.option("--customer", required=True, help="The customer token (from `subject find`).")
+@click.option("--reveal", is_flag=True, help="Also show the vaulted raw values (needs --reason).")
+@click.option("--reason", help="Why (recorded in the audit log; required with --reveal).")
+def subject_report(home, actor, customer, reveal, reason):
+    """What the box holds about a person: rows per table, masked notes, vaulted fields."""
+    import json
+
+    from appliance import subjects
+
+    if reveal:
+        actor.require("vault.reveal")
+        if not reason:
+            raise click.UsageError("--reveal needs --reason")
+    person = subjects.load(home.store, customer)
+    home.audit.record(actor, "subject.report", customer=customer, reveal=reveal)
+    if reveal:
+        home.audit.record(actor, "vault.reveal", customer=customer, reason=reason,
+                          fields=sorted(person.pii_tokens))
+    click.echo(json.dumps(subjects.report(home.store, home.vault(), person, reveal=reveal), ensure_ascii=False,
+                          indent=2))
+
+
+@subject.command("erase")
+@acting("subject.rights")
+@click.option("--customer", required=True, help="The customer token (from `subject find`).")
+@click.option("--reason", required=True, help="The request being honoured (recorded in the audit log).")
+def subject_erase(home, actor, customer, reason):
+    """Erase a person everywhere: canonical rows, quarantine, vault, derived data. Exported aggregates stay."""
+    from appliance import subjects
+
+    person = subjects.load(home.store, customer)
+    with home.store.transaction():
+        counts = subjects.erase(home.store, person)
+        home.audit.record(actor, "subject.erase", customer=customer, reason=reason, counts=counts)
+    click.echo("erased: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+
+
+@cli.group()
+def run():
+    """Run one of the appliance's jobs now."""
+
+
+@run.command("retention")
+@acting("retention.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Purge as of this date (default: today).")
+def run_retention(home, actor, as_of):
+    """Purge customer-level rows older than policies/retention.yaml allows; counts go to the audit log."""
+    from datetime import date
+
+    from appliance import retention
+
+    policy = retention.RetentionPolicy.load(home.path / "policies")
+    day = as_of.date() if as_of else date.today()
+    with home.store.transaction():
+        counts = retention.purge(home.store, policy, day)
+        home.audit.record(actor, "retention.purge", as_of=day.isoformat(), counts=counts)
+    click.echo("purged: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+
+
+class AuditFailure(ApplianceError):
+    code = "audit"
+    exit_code = 6
 
 
 def main() -> None:

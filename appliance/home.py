@@ -11,6 +11,8 @@ from pathlib import Path
 
 from appliance import offline
 from appliance.errors import ConfigError, StoreError
+from appliance.access import Actor, Users, system
+from appliance.audit import AuditLog, public_key_pem
 from appliance.ingest import Ingestor
 from appliance.keys import Credentials, Keyring
 from appliance.mapping import SourceMapping, find_mapping
@@ -23,6 +25,7 @@ CONFIG = "config.yaml"
 KEYRING = "keyring.json"
 STORE = "store.db"
 POLICIES = "policies"
+AUDIT_PUBLIC_KEY = "audit-public-key.pem"
 
 
 def resolve_home(path: str | os.PathLike | None) -> Path:
@@ -38,13 +41,17 @@ class Home:
         self.settings = settings
         self.keyring = keyring
         self.store = store
+        self.audit = AuditLog(store, keyring.audit_seed)
+        public_key = path / AUDIT_PUBLIC_KEY
+        if not public_key.exists():  # public: for verifying checkpoints and evidence packs elsewhere
+            public_key.write_text(public_key_pem(self.audit.public_key), encoding="utf-8")
 
     @property
     def sources_dir(self) -> Path:
         return self.path / self.settings["sources.dir"]
 
     @classmethod
-    def init(cls, path: Path, credentials: Credentials) -> "Home":
+    def init(cls, path: Path, credentials: Credentials, *, admin: str, admin_password: str) -> "Home":
         path = Path(path)
         if (path / KEYRING).exists() or (path / STORE).exists():
             raise ConfigError(f"{path} is already an appliance home")
@@ -61,7 +68,12 @@ class Home:
         store = Store(path / STORE, keyring.data_key, busy_timeout_ms=settings["store.busy_timeout_ms"],
                       create=True)
         store.migrate()
-        return cls(path, settings, keyring, store)
+        home = cls(path, settings, keyring, store)
+        with store.transaction():
+            actor = home.users().add(admin, "admin", admin_password)
+            home.audit.record(system("init"), "init", schema=store.schema_version(), kek=keyring.kek_kind)
+            home.audit.record(system("init"), "user.add", user=actor.name, role=actor.role)
+        return home
 
     @classmethod
     def open(cls, path: Path, credentials: Credentials) -> "Home":
@@ -94,8 +106,24 @@ class Home:
     def close(self) -> None:
         self.store.close()
 
+    def users(self) -> Users:
+        return Users(self.store, max_failures=self.settings["users.max_failures"],
+                     lockout_minutes=self.settings["users.lockout_minutes"])
+
+    def _policy_loaded(self, name: str, sha256: str) -> None:
+        """Audit the first load of a policy and every change of it (old and new hash)."""
+        old = self.store.scalar("SELECT sha256 FROM policy_state WHERE name = ?", (name,))
+        if old == sha256:
+            return
+        with self.store.transaction():
+            self.audit.record(system("policy"), "policy.load" if old is None else "policy.change", policy=name,
+                              old_sha256=old, new_sha256=sha256)
+            self.store.execute("INSERT OR REPLACE INTO policy_state VALUES (?, ?, datetime('now'))", (name, sha256))
+
     def protection_policy(self) -> ProtectionPolicy:
-        return ProtectionPolicy.load(self.path / POLICIES)
+        policy = ProtectionPolicy.load(self.path / POLICIES)
+        self._policy_loaded("protection.yaml", policy.sha256)
+        return policy
 
     def mapping(self, source: str) -> SourceMapping:
         return find_mapping(source, self.protection_policy(), self.sources_dir)
@@ -109,7 +137,9 @@ class Home:
     def masking_policy(self):
         from appliance.pii.recognizers import ENTITIES
 
-        return MaskingPolicy.load(self.path / POLICIES, ENTITIES)
+        policy = MaskingPolicy.load(self.path / POLICIES, ENTITIES)
+        self._policy_loaded("masking.yaml", policy.sha256)
+        return policy
 
     def masker(self, operator: str | None = None):
         """The PII engine's masker with this home's masking policy and token key (loads the engine)."""
@@ -118,14 +148,17 @@ class Home:
 
         return Masker(engine(), self.masking_policy(), operator=operator, tokenizer=self.tokenizer())
 
-    def ingestor(self) -> Ingestor:
-        """Ingestion with the PII engine: it masks free text and scans the columns stored as they are."""
+    def ingestor(self, actor: Actor) -> Ingestor:
+        """Ingestion with the PII engine (it masks free text and scans the columns stored as they are), acting
+        for `actor`, each batch in the audit log."""
         from appliance.pii.engine import engine
 
+        actor.require("data.ingest") if actor.role != "system" else None
         return Ingestor(self.store, self.tokenizer(), self.vault(), self.protection_policy(),
                         chunk_rows=self.settings["ingest.chunk_rows"],
                         max_bad_row_share=self.settings["ingest.max_bad_row_share"],
-                        workers=self.settings["ingest.workers"], masker=self.masker(), scanner=engine())
+                        workers=self.settings["ingest.workers"], masker=self.masker(), scanner=engine(),
+                        audit=self.audit, actor=actor)
 
     def __enter__(self) -> "Home":
         return self
@@ -133,14 +166,20 @@ class Home:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def rotate_data_key(self) -> None:
+    def rotate_data_key(self, actor: Actor) -> None:
+        actor.require("keys.manage")
+        self.audit.record(actor, "keys.rotate", key="data")  # fails closed: no entry, no rotation
         new_key = self.keyring.stage_new_data_key()
         self.store.rekey(new_key)
         self.keyring.promote_pending_data_key()
 
-    def change_kek(self, credentials: Credentials) -> str:
+    def change_kek(self, actor: Actor, credentials: Credentials) -> str:
+        actor.require("keys.manage")
+        self.audit.record(actor, "keys.passwd", new_kind="key-file" if credentials.key_file else "passphrase")
         return self.keyring.change_kek(credentials, argon2_memory_kib=self.settings["keys.argon2_memory_kib"],
                                        argon2_iterations=self.settings["keys.argon2_iterations"])
 
-    def backup(self, target: Path) -> None:
+    def backup(self, actor: Actor, target: Path) -> None:
+        actor.require("store.backup")
+        self.audit.record(actor, "store.backup", target=Path(target).name)
         self.store.backup_to(target, self.keyring.data_key)

@@ -337,7 +337,7 @@ def _content_keys(namespace: str, table: str, columns: dict[str, pd.Series]) -> 
 class Ingestor:
     def __init__(self, store: Store, tokenizer: Tokenizer, vault: Vault, policy: ProtectionPolicy, *,
                  chunk_rows: int, max_bad_row_share: float, workers: int = 1, masker: TextMasker | None = None,
-                 scanner: PiiScanner | None = None):
+                 scanner: PiiScanner | None = None, audit=None, actor=None):
         self.store = store
         self.tokenizer = tokenizer
         self.vault = vault
@@ -347,6 +347,8 @@ class Ingestor:
         self.workers = workers
         self.masker = masker
         self.scanner = scanner
+        self.audit = audit
+        self.actor = actor
 
     # Whole batch ------------------------------------------------------------------------------------
     def ingest(self, mapping: SourceMapping, paths: list[Path]) -> BatchReport:
@@ -405,6 +407,11 @@ class Ingestor:
                     "rows_quarantined = ?, rows_filtered = ?, table_counts = ? WHERE batch_id = ?",
                     (_now(), sum(f.rows_read for f in report.files), report.rows_loaded, report.rows_quarantined,
                      sum(f.rows_filtered for f in report.files), json.dumps(dict(report.table_counts)), batch_id))
+                if self.audit is not None:  # same transaction: no batch without its audit entry
+                    self.audit.record(self.actor, "ingest.batch", source=mapping.name, batch=batch_id,
+                                      rows_loaded=report.rows_loaded, rows_quarantined=report.rows_quarantined,
+                                      files=[{"name": f.name, "sha256": f.sha256, "rows": f.rows_read}
+                                             for f in report.files if f.duplicate_of_batch is None])
         finally:
             _PROTECTION = None
         return report

@@ -1,10 +1,11 @@
 """Key material: the one module that creates, wraps, unwraps and rotates keys.
 
-Three random 256-bit keys live in the home's keyring, each only wrapped (AES-256-GCM) by a key-encryption
+Four random 256-bit keys live in the home's keyring, each only wrapped (AES-256-GCM) by a key-encryption
 key (KEK):
 - data:  the raw SQLCipher key of the store (no per-connection KDF);
 - token: the HMAC-SHA256 key behind pseudonymous tokens (never rotated: tokens are join keys);
-- vault: the AES-GCM key of the vault that holds raw values a policy chooses to keep.
+- vault: the AES-GCM key of the vault that holds raw values a policy chooses to keep;
+- audit: the Ed25519 private key (its 32-byte seed) that signs audit-log checkpoints and evidence packs.
 
 The KEK comes from a passphrase (Argon2id, parameters recorded in the keyring) or from a key file kept
 outside the home (mode 0600 enforced). Rotation of the data key is two-phase: the new key is written as
@@ -30,7 +31,7 @@ from appliance.errors import KeyMaterialError
 KEYRING_FORMAT = 1
 KEY_BYTES = 32
 MIN_KEY_FILE_BYTES = 32
-_PURPOSES = ("data", "token", "vault")
+_PURPOSES = ("data", "token", "vault", "audit")
 
 
 @dataclass
@@ -155,7 +156,12 @@ class Keyring:
         self.path = path
         self._document = document
         self._kek = kek
+        missing = [p for p in _PURPOSES if p not in document["keys"]]
+        for purpose in missing:  # a keyring from before this key existed gains it on first open
+            document["keys"][purpose] = _wrap(kek, purpose, secrets.token_bytes(KEY_BYTES))
         self._keys = {p: _unwrap(kek, p, document["keys"][p]) for p in _PURPOSES}
+        if missing:
+            write_private_file(path, json.dumps(document, indent=2))
         pending = document.get("pending_data")
         self.pending_data_key = _unwrap(kek, "data", pending) if pending else None
 
@@ -170,6 +176,10 @@ class Keyring:
     @property
     def vault_key(self) -> bytes:
         return self._keys["vault"]
+
+    @property
+    def audit_seed(self) -> bytes:
+        return self._keys["audit"]
 
     @property
     def kek_kind(self) -> str:

@@ -37,6 +37,10 @@ SETTINGS: tuple[Setting, ...] = (
             8_192, 4_194_304),
     Setting("keys.argon2_iterations", 3, int,
             "Argon2id time cost for passphrase-derived key-encryption keys.", 1, 100),
+    Setting("users.max_failures", 5, int,
+            "Failed sign-ins in a row after which an account is locked.", 1, 100),
+    Setting("users.lockout_minutes", 15, int,
+            "How long a locked account stays locked.", 1, 10_080),
     Setting("sources.dir", "sources", str,
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
 )

@@ -222,3 +222,21 @@ def _canonical_model(store: Store) -> None:
         domain TEXT NOT NULL, token TEXT NOT NULL, sealed BLOB NOT NULL, created_at TEXT NOT NULL,
         PRIMARY KEY (domain, token));
     """)
+
+
+@migration(2, "users, audit log and checkpoints, policy state")
+def _users_and_audit(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+        failed_attempts INTEGER NOT NULL DEFAULT 0, locked_until TEXT, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL);
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, event TEXT NOT NULL, details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+    CREATE INDEX audit_log_event ON audit_log(event, at);
+    CREATE INDEX audit_log_actor ON audit_log(actor, at);
+    CREATE TABLE audit_checkpoints (
+        count INTEGER PRIMARY KEY, head_hash TEXT NOT NULL, at TEXT NOT NULL, signature TEXT NOT NULL);
+    CREATE TABLE policy_state (name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, loaded_at TEXT NOT NULL)
+    """)

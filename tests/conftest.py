@@ -5,11 +5,17 @@ from pathlib import Path
 
 import pytest
 
+from appliance.access import system
 from appliance.demo_data import generate
 from appliance.home import Home
 from appliance.keys import Credentials, new_key_file
 
 ROOT = Path(__file__).resolve().parent.parent
+ADMIN, ADMIN_PASSWORD = "admin", "admin-password-1"
+TESTS = system("tests")  # library-level calls in tests act as the system, as scheduled jobs do
+# Every CLI call may sign in as the first admin unless a test says otherwise.
+ADMIN_ENV = {"APPLIANCE_ADMIN_PASSWORD": ADMIN_PASSWORD, "APPLIANCE_USER": ADMIN,
+             "APPLIANCE_USER_PASSWORD": ADMIN_PASSWORD}
 SHARED = ROOT.parent / "shared" / "data"
 APPLIANCE = [sys.executable, "-m", "appliance"]
 
@@ -44,12 +50,13 @@ def home_path(tmp_path) -> Path:
 
 @pytest.fixture
 def home(home_path, key_file):
-    with Home.init(home_path, Credentials(key_file=key_file)) as opened:
+    with Home.init(home_path, Credentials(key_file=key_file), admin=ADMIN, admin_password=ADMIN_PASSWORD) as opened:
         yield opened
 
 
 def run_cli(*args, env_extra=None, stdin=None, check=False) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env.update(ADMIN_ENV)
     env.update(env_extra or {})
     result = subprocess.run(APPLIANCE + [str(a) for a in args], capture_output=True, text=True, env=env,
                             input=stdin, timeout=600)

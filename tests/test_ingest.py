@@ -16,7 +16,7 @@ from appliance.errors import IngestError
 from appliance.ingest import Ingestor
 from appliance.home import Home
 from appliance.keys import Credentials
-from tests.conftest import APPLIANCE, assert_one_line_error, run_cli
+from tests.conftest import ADMIN, ADMIN_ENV, ADMIN_PASSWORD, APPLIANCE, TESTS, assert_one_line_error, run_cli
 
 DATA = Path(__file__).parent / "data"
 HEADER = "cust_id,name,id_no,mobile,card_cvv,joined,balance,products,vip,tier,note"
@@ -40,7 +40,7 @@ def _write(path: Path, lines, encoding="utf-8", sep=","):
 
 
 def _ingest(home, *paths):
-    return home.ingestor().ingest(home.mapping("bankx"), list(paths))
+    return home.ingestor(TESTS).ingest(home.mapping("bankx"), list(paths))
 
 
 def _count(home, table="customers"):
@@ -226,13 +226,13 @@ def test_sigkill_mid_batch_leaves_a_consistent_store(tmp_path, key_file):
     data = tmp_path / "data"
     generate(data, 1500, seed=3, months=14)
     home = tmp_path / "home"
-    Home.init(home, Credentials(key_file=key_file)).close()
-    env = {**os.environ, "APPLIANCE_KEY_FILE": str(key_file)}
+    Home.init(home, Credentials(key_file=key_file), admin=ADMIN, admin_password=ADMIN_PASSWORD).close()
+    env = {**os.environ, **ADMIN_ENV, "APPLIANCE_KEY_FILE": str(key_file)}
     args = APPLIANCE + ["ingest", "--home", str(home), "--source", "demo", str(data / "transactions.csv")]
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wal = home / "store.db-wal"
     deadline = time.time() + 120
-    while time.time() < deadline and (not wal.exists() or wal.stat().st_size < 4_000_000):
+    while time.time() < deadline and process.poll() is None and (not wal.exists() or wal.stat().st_size < 4_000_000):
         time.sleep(0.05)
     assert process.poll() is None, "the ingest finished before it could be killed; use more data"
     process.send_signal(signal.SIGKILL)

@@ -9,7 +9,7 @@ from appliance.errors import KeyMaterialError, StoreError
 from appliance.home import Home
 from appliance.keys import Credentials, new_key_file
 from appliance.store import Store
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import ADMIN, ADMIN_PASSWORD, TESTS, assert_one_line_error, run_cli
 
 
 def _row_counts(home):
@@ -27,7 +27,8 @@ def test_keyring_holds_only_wrapped_keys(home, home_path):
 
 
 def test_passphrase_kdf_parameters_are_recorded(tmp_path):
-    Home.init(tmp_path / "h", Credentials(passphrase=lambda: "correct horse")).close()
+    Home.init(tmp_path / "h", Credentials(passphrase=lambda: "correct horse"), admin=ADMIN,
+              admin_password=ADMIN_PASSWORD).close()
     spec = json.loads((tmp_path / "h" / "keyring.json").read_text())["kek"]
     assert spec["kdf"] == "argon2id" and spec["memory_kib"] >= 8192 and spec["iterations"] >= 1
     with pytest.raises(KeyMaterialError, match="wrong key"):
@@ -70,17 +71,18 @@ def test_corrupt_keyring_and_store(home, home_path, key_file):
 
 
 def test_rekey_and_passwd_keep_every_row(home, home_path, key_file, demo_dir, tmp_path):
-    home.ingestor().ingest(home.mapping("demo"), [demo_dir])
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [demo_dir])
     before = _row_counts(home)
     old_data_key = home.keyring.data_key
-    home.rotate_data_key()
+    home.rotate_data_key(home.users().authenticate(ADMIN, ADMIN_PASSWORD))
     assert home.keyring.data_key != old_data_key
     home.close()
     with pytest.raises(StoreError):  # the old key no longer opens the store
         Store(home_path / "store.db", old_data_key)
     with Home.open(home_path, Credentials(key_file=key_file)) as reopened:
         assert _row_counts(reopened) == before
-        reopened.change_kek(Credentials(passphrase=lambda: "new passphrase"))
+        reopened.change_kek(reopened.users().authenticate(ADMIN, ADMIN_PASSWORD),
+                            Credentials(passphrase=lambda: "new passphrase"))
     with pytest.raises(KeyMaterialError):
         Home.open(home_path, Credentials(key_file=key_file))
     with Home.open(home_path, Credentials(passphrase=lambda: "new passphrase")) as reopened:

@@ -51,4 +51,4 @@ def test_demo_pipeline_runs_offline_and_writes_only_where_it_should(tmp_path):
     # either way nothing may have been written to the user's home (~/.cache telemetry, suffix lists).
     assert sorted(p.relative_to(user_home) for p in user_home.rglob("*")) == []
     assert sorted(p.name for p in work.iterdir()) == ["demo"]
-    assert sorted(p.name for p in (work / "demo").iterdir()) == ["data", "demo.key", "home"]
+    assert sorted(p.name for p in (work / "demo").iterdir()) == ["admin.password", "data", "demo.key", "home"]

@@ -8,7 +8,7 @@ import pytest
 
 from appliance.mapping import SHIPPED_DIR, available_mappings, load_mapping
 from appliance.policies import SHIPPED_DIR as POLICIES, ProtectionPolicy
-from tests.conftest import SHARED
+from tests.conftest import SHARED, TESTS
 
 DATA = Path(__file__).parent / "data"
 
@@ -26,7 +26,7 @@ def _quarantine(home):
 
 
 def test_berka_sample(home):
-    report = home.ingestor().ingest(home.mapping("berka"), [DATA / "berka_sample"])
+    report = home.ingestor(TESTS).ingest(home.mapping("berka"), [DATA / "berka_sample"])
     by_file = {f.name: f for f in report.files}
     assert by_file["trans.asc.gz"].rows_loaded == 299
     assert _quarantine(home) == [("trans.asc.gz", 301, None, "4 fields where the header has 10")]
@@ -40,7 +40,7 @@ def test_berka_sample(home):
 
 
 def test_churn_sample(home):
-    report = home.ingestor().ingest(home.mapping("churn_modelling"), [DATA / "churn_sample" / "Churn_Modelling.csv"])
+    report = home.ingestor(TESTS).ingest(home.mapping("churn_modelling"), [DATA / "churn_sample" / "Churn_Modelling.csv"])
     assert report.rows_loaded == 200 and report.rows_quarantined == 0
     row = home.store.query("SELECT * FROM customers WHERE customer_id = ?",
                            (home.tokenizer().token("customer", "15634602", "churn_modelling"),))[0]
@@ -55,7 +55,7 @@ needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is
 @pytest.mark.integration
 @needs_shared
 def test_full_berka(home):
-    report = home.ingestor().ingest(home.mapping("berka"), [SHARED / "berka"])
+    report = home.ingestor(TESTS).ingest(home.mapping("berka"), [SHARED / "berka"])
     counts = {f.name: f for f in report.files}
     assert report.unmatched == ["SOURCE.md"]
     assert counts["trans.asc.gz"].rows_loaded == 49_102  # SOURCE.md: 49,102 complete rows + 1 cut row
@@ -71,7 +71,7 @@ def test_full_berka(home):
 @pytest.mark.integration
 @needs_shared
 def test_full_churn(home):
-    report = home.ingestor().ingest(home.mapping("churn_modelling"), [SHARED / "churn_modelling"])
+    report = home.ingestor(TESTS).ingest(home.mapping("churn_modelling"), [SHARED / "churn_modelling"])
     assert report.rows_loaded == 10_000 and report.rows_quarantined == 0
     assert home.store.scalar("SELECT sum(churn_label) FROM customers") == 2_037
     assert home.store.scalar("SELECT count(*) FROM customers WHERE region = 'Germany'") == 2_509

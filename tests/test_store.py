@@ -13,6 +13,7 @@ from appliance import model
 from appliance.home import Home
 from appliance.keys import Credentials
 from appliance.store import Store
+from tests.conftest import ADMIN, ADMIN_PASSWORD, TESTS
 
 
 def test_schema_matches_the_canonical_model(home):
@@ -28,11 +29,14 @@ def test_durability_settings(home):
 
 
 def test_migrations_are_recorded_once(home, home_path, key_file):
-    assert home.store.schema_version() == 1
+    from appliance.store import _MIGRATIONS
+
+    latest = max(version for version, _, _ in _MIGRATIONS)
+    assert home.store.schema_version() == latest
     assert home.store.migrate() == []
     home.close()
     with Home.open(home_path, Credentials(key_file=key_file)) as again:
-        assert again.store.scalar("SELECT count(*) FROM schema_migrations") == 1
+        assert again.store.scalar("SELECT count(*) FROM schema_migrations") == len(_MIGRATIONS)
 
 
 def _file_rows(path):
@@ -42,7 +46,7 @@ def _file_rows(path):
 
 
 def test_round_trip_of_every_canonical_table(home, demo_dir):
-    report = home.ingestor().ingest(home.mapping("demo"), [demo_dir])
+    report = home.ingestor(TESTS).ingest(home.mapping("demo"), [demo_dir])
     assert report.rows_quarantined == 0
     tokens = home.tokenizer()
     expected_counts = {
@@ -91,7 +95,7 @@ def _printable_runs(data: bytes) -> str:
 
 
 def test_no_plaintext_on_disk(home, home_path, demo_dir):
-    home.ingestor().ingest(home.mapping("demo"), [demo_dir])
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [demo_dir])
     customers = pd.read_csv(demo_dir / "customers.csv", dtype=str, encoding="utf-8-sig")
     accounts = pd.read_csv(demo_dir / "accounts.csv", dtype=str)
     canaries = (list(customers["证件号码"]) + list(customers["手机号"]) + list(customers["电子邮箱"])
@@ -110,9 +114,9 @@ def test_no_plaintext_on_disk(home, home_path, demo_dir):
 
 
 def test_backup_is_an_encrypted_consistent_copy(home, home_path, demo_dir, tmp_path):
-    home.ingestor().ingest(home.mapping("demo"), [demo_dir])
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [demo_dir])
     target = tmp_path / "backup.db"
-    home.backup(target)
+    home.backup(home.users().authenticate(ADMIN, ADMIN_PASSWORD), target)
     assert not target.read_bytes().startswith(b"SQLite format 3")
     copy = Store(target, home.keyring.data_key)
     assert copy.scalar("SELECT count(*) FROM transactions") == home.store.scalar("SELECT count(*) FROM transactions")

@@ -1,0 +1,158 @@
+"""Users, roles and what each role may do: one module, used by the command line and (later) the console.
+
+Passwords are hashed with Argon2id (argon2-cffi). Repeated failures lock an account for a while. Every
+action has an actor: a person signed in here, or `system:<job>` for the appliance's own scheduled work.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from appliance.errors import ApplianceError
+from appliance.store import Store
+
+ROLES = ("admin", "analyst", "staff", "compliance")
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "users.manage": frozenset({"admin"}),
+    "keys.manage": frozenset({"admin"}),
+    "store.backup": frozenset({"admin"}),
+    "data.ingest": frozenset({"admin", "analyst"}),
+    "quarantine.read": frozenset({"admin", "analyst", "compliance"}),
+    "customers.read_masked": frozenset({"staff", "analyst", "compliance"}),
+    "insights.read": frozenset({"analyst", "compliance", "admin"}),
+    "export.request": frozenset({"analyst"}),
+    "export.approve": frozenset({"compliance"}),
+    "audit.read": frozenset({"compliance"}),
+    "audit.verify": frozenset({"compliance", "admin"}),
+    "policy.manage": frozenset({"compliance"}),
+    "subject.rights": frozenset({"compliance"}),
+    "vault.reveal": frozenset({"compliance"}),
+    "retention.run": frozenset({"admin", "compliance"}),
+}
+MIN_PASSWORD_LENGTH = 10
+_HASHER = PasswordHasher()  # Argon2id, argon2-cffi's current defaults
+
+
+class AccessError(ApplianceError):
+    code = "access"
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: str
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def require(self, permission: str) -> None:
+        if self.role not in PERMISSIONS[permission]:
+            raise AccessError(f"user '{self.name}' ({self.role}) may not do this: it needs {permission}")
+
+
+def system(job: str) -> Actor:
+    """The appliance itself, acting for a scheduled or automated job."""
+    return Actor(f"system:{job}", "system")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccessError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _check_name(name: str) -> None:
+    if not name or not name.replace("_", "").replace("-", "").replace(".", "").isalnum() or len(name) > 64:
+        raise AccessError("user names are 1-64 letters, digits, '.', '-' or '_'")
+
+
+class Users:
+    def __init__(self, store: Store, *, max_failures: int = 5, lockout_minutes: int = 15):
+        self.store = store
+        self.max_failures = max_failures
+        self.lockout = timedelta(minutes=lockout_minutes)
+
+    def add(self, name: str, role: str, password: str) -> Actor:
+        _check_name(name)
+        if role not in ROLES:
+            raise AccessError(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
+        _check_password(password)
+        if self.store.scalar("SELECT 1 FROM users WHERE name = ?", (name,)):
+            raise AccessError(f"user '{name}' already exists")
+        now = _now().isoformat(timespec="seconds")
+        self.store.execute("INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?,?,?,?,?)",
+                           (name, role, _HASHER.hash(password), now, now))
+        return Actor(name, role)
+
+    def list(self) -> list[dict]:
+        return [dict(r) for r in self.store.query(
+            "SELECT name, role, disabled, failed_attempts, locked_until, created_at FROM users ORDER BY name")]
+
+    def _get(self, name: str):
+        row = self.store.query("SELECT * FROM users WHERE name = ?", (name,))
+        if not row:
+            raise AccessError(f"no user '{name}'")
+        return row[0]
+
+    def _update(self, name: str, **fields) -> None:
+        fields["updated_at"] = _now().isoformat(timespec="seconds")
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        self.store.execute(f"UPDATE users SET {assignments} WHERE name = ?", (*fields.values(), name))
+
+    def disable(self, name: str) -> None:
+        self._get(name)
+        self._update(name, disabled=1)
+
+    def enable(self, name: str) -> None:
+        self._get(name)
+        self._update(name, disabled=0, failed_attempts=0, locked_until=None)
+
+    def set_password(self, name: str, password: str) -> None:
+        self._get(name)
+        _check_password(password)
+        self._update(name, password_hash=_HASHER.hash(password), failed_attempts=0, locked_until=None)
+
+    def set_role(self, name: str, role: str) -> str:
+        old = self._get(name)["role"]
+        if role not in ROLES:
+            raise AccessError(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
+        if old == "admin" and role != "admin" and self._active_admins() == 1:
+            raise AccessError("the last active admin cannot lose the admin role")
+        self._update(name, role=role)
+        return old
+
+    def _active_admins(self) -> int:
+        return self.store.scalar("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0")
+
+    def authenticate(self, name: str, password: str) -> Actor:
+        """The user, if the password is right and the account usable. Failures count towards a lockout; the
+        message never says whether the name or the password was wrong."""
+        row = self.store.query("SELECT * FROM users WHERE name = ?", (name,))
+        refused = AccessError("sign-in refused: wrong user name or password")
+        if not row:
+            _HASHER.hash(password)  # spend the same time as for a real user
+            raise refused
+        user = row[0]
+        if user["disabled"]:
+            raise AccessError(f"sign-in refused: user '{name}' is disabled")
+        if user["locked_until"] and datetime.fromisoformat(user["locked_until"]) > _now():
+            raise AccessError(f"sign-in refused: user '{name}' is locked after repeated failures; try later")
+        try:
+            _HASHER.verify(user["password_hash"], password)
+        except (VerificationError, InvalidHashError):
+            failures = user["failed_attempts"] + 1
+            locked = (_now() + self.lockout).isoformat(timespec="seconds") if failures >= self.max_failures else None
+            self._update(name, failed_attempts=0 if locked else failures, locked_until=locked)
+            raise refused from None
+        if user["failed_attempts"] or user["locked_until"]:
+            self._update(name, failed_attempts=0, locked_until=None)
+        if _HASHER.check_needs_rehash(user["password_hash"]):
+            self._update(name, password_hash=_HASHER.hash(password))
+        return Actor(name, user["role"])

@@ -1,0 +1,74 @@
+"""Retention: purge customer-level rows older than `policies/retention.yaml` allows, and audit the counts.
+The audit log is out of its reach: no data job deletes audit entries."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from appliance import model, yamlfile
+from appliance.errors import PolicyError
+from appliance.store import Store
+
+MIN_AUDIT_YEARS = 5
+_PROTECTED = {"audit_log", "audit_checkpoints", "schema_migrations", "users", "policy_state"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: str
+    days: int
+    date_column: str | None
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    rules: tuple[Rule, ...]
+    audit_log_years: int
+
+    @classmethod
+    def load(cls, directory: Path) -> "RetentionPolicy":
+        path = directory / "retention.yaml"
+        doc = yamlfile.load(path, PolicyError)
+
+        def fail(line: int, message: str):
+            raise PolicyError(f"{path.name} line {line}: {message}")
+
+        if not isinstance(doc, dict) or doc.get("version") != 1:
+            fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
+        years = doc.get("audit_log_years", MIN_AUDIT_YEARS)
+        if not isinstance(years, int) or years < MIN_AUDIT_YEARS:
+            fail(doc.line_of("audit_log_years"), f"audit_log_years must be a whole number of at least {MIN_AUDIT_YEARS}")
+        tables = doc.get("tables")
+        if not isinstance(tables, dict):
+            fail(doc.line_of("tables"), "'tables' must map table names to {days, date}")
+        rules = []
+        for table, rule in tables.items():
+            line = tables.line_of(table)
+            if table in _PROTECTED:
+                fail(line, f"'{table}' is not purged by retention")
+            if table != "quarantine" and table not in model.BY_NAME:
+                fail(line, f"unknown table '{table}'")
+            if not isinstance(rule, dict) or not isinstance(rule.get("days"), int) or rule["days"] < 1:
+                fail(line, f"{table}: 'days' must be a whole number of at least 1")
+            column = rule.get("date")
+            if table == "quarantine":
+                column = None
+            elif column is None or model.BY_NAME[table].field(column) is None or \
+                    model.BY_NAME[table].field(column).type not in ("date", "datetime"):
+                fail(line, f"{table}: 'date' must name a date or date-time field of the table")
+            rules.append(Rule(table, rule["days"], column))
+        return cls(tuple(rules), years)
+
+
+def purge(store: Store, policy: RetentionPolicy, as_of: date) -> dict[str, int]:
+    """Delete what is older than each rule allows; the caller holds the transaction (with its audit entry)."""
+    counts = {}
+    for rule in policy.rules:
+        cutoff = (as_of - timedelta(days=rule.days)).isoformat()
+        if rule.table == "quarantine":
+            sql = ("DELETE FROM quarantine WHERE batch_id IN "
+                   "(SELECT batch_id FROM ingest_batches WHERE finished_at < ?)")
+        else:
+            sql = f"DELETE FROM {rule.table} WHERE {rule.date_column} < ?"
+        counts[rule.table] = store.execute(sql, (cutoff,)).rowcount
+    return counts
