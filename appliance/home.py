@@ -5,6 +5,7 @@ policies in force, copied from the shipped defaults at init), `sources/` for the
 `cache/` for library caches. Nothing in the home opens without the KEK.
 """
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -73,6 +74,7 @@ class Home:
             actor = home.users().add(admin, "admin", admin_password)
             home.audit.record(system("init"), "init", schema=store.schema_version(), kek=keyring.kek_kind)
             home.audit.record(system("init"), "user.add", user=actor.name, role=actor.role)
+        home._policy_loaded(CONFIG, hashlib.sha256((path / CONFIG).read_bytes()).hexdigest())
         return home
 
     @classmethod
@@ -85,7 +87,11 @@ class Home:
         keyring = Keyring.open(path / KEYRING, credentials)
         store = cls._open_store(path, keyring, settings)
         store.migrate()
-        return cls(path, settings, keyring, store)
+        home = cls(path, settings, keyring, store)
+        config = path / CONFIG
+        if config.exists():
+            home._policy_loaded(CONFIG, hashlib.sha256(config.read_bytes()).hexdigest())
+        return home
 
     @staticmethod
     def _open_store(path: Path, keyring: Keyring, settings: Settings) -> Store:
@@ -111,13 +117,13 @@ class Home:
                      lockout_minutes=self.settings["users.lockout_minutes"])
 
     def _policy_loaded(self, name: str, sha256: str) -> None:
-        """Audit the first load of a policy and every change of it (old and new hash)."""
+        """Audit the first load of a policy or the settings, and every change of them (old and new hash)."""
         old = self.store.scalar("SELECT sha256 FROM policy_state WHERE name = ?", (name,))
         if old == sha256:
             return
+        event = "config.change" if name == CONFIG else ("policy.load" if old is None else "policy.change")
         with self.store.transaction():
-            self.audit.record(system("policy"), "policy.load" if old is None else "policy.change", policy=name,
-                              old_sha256=old, new_sha256=sha256)
+            self.audit.record(system("policy"), event, file=name, old_sha256=old, new_sha256=sha256)
             self.store.execute("INSERT OR REPLACE INTO policy_state VALUES (?, ?, datetime('now'))", (name, sha256))
 
     def protection_policy(self) -> ProtectionPolicy:

@@ -1,0 +1,51 @@
+"""Retention: rows older than the policy allows go, counts are audited, the audit log is out of reach."""
+
+import shutil
+from datetime import date
+
+import pytest
+
+from appliance import retention
+from appliance.errors import PolicyError
+from appliance.policies import SHIPPED_DIR
+from tests.conftest import TESTS, run_cli
+
+
+def test_purges_by_table_and_date(home, demo_dir):
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [demo_dir])
+    policy = retention.RetentionPolicy.load(home.path / "policies")
+    before = {t: home.store.scalar(f"SELECT count(*) FROM {t}") for t in ("transactions", "digital_events")}
+    audit_before = home.store.scalar("SELECT count(*) FROM audit_log")
+    # Two years after the data's last month: events (2 years) go, transactions (5 years) stay.
+    with home.store.transaction():
+        counts = retention.purge(home.store, policy, date(2028, 6, 1))
+    assert counts["digital_events"] == before["digital_events"] and counts["transactions"] == 0
+    assert home.store.scalar("SELECT count(*) FROM digital_events") == 0
+    assert home.store.scalar("SELECT count(*) FROM audit_log") == audit_before
+    with home.store.transaction():
+        counts = retention.purge(home.store, policy, date(2031, 12, 31))
+    assert counts["transactions"] == before["transactions"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (("audit_log_years: 5", "audit_log_years: 2"), "at least 5"),
+    (("  quarantine:          {days: 180}", "  audit_log: {days: 30}"), "'audit_log' is not purged"),
+    (("{days: 730,  date: occurred_at}", "{days: 730,  date: event_type}"), "date or date-time field"),
+])
+def test_policy_errors_name_file_and_line(tmp_path, change, message):
+    folder = tmp_path / "policies"
+    shutil.copytree(SHIPPED_DIR, folder)
+    text = (folder / "retention.yaml").read_text(encoding="utf-8")
+    assert change[0] in text
+    (folder / "retention.yaml").write_text(text.replace(change[0], change[1]), encoding="utf-8")
+    with pytest.raises(PolicyError, match=rf"retention.yaml line \d+: .*{message}"):
+        retention.RetentionPolicy.load(folder)
+
+
+def test_cli_run_retention_is_audited(tmp_path, key_file, demo_dir):
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home, env_extra=env, check=True)
+    run_cli("ingest", "--home", home, "--source", "demo", demo_dir, env_extra=env, check=True)
+    out = run_cli("run", "retention", "--home", home, "--as-of", "2028-06-01", env_extra=env, check=True).stdout
+    assert out.startswith("purged: 0 transactions") and "digital_events" in out
