@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from appliance.errors import ApplianceError
+from appliance.errors import AccessError
 from appliance.store import Store
 
 ROLES = ("admin", "analyst", "staff", "compliance")
@@ -33,11 +33,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 MIN_PASSWORD_LENGTH = 10
 _HASHER = PasswordHasher()  # Argon2id, argon2-cffi's current defaults
-
-
-class AccessError(ApplianceError):
-    code = "access"
-    exit_code = 5
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance.access import Actor
-from appliance.errors import ApplianceError
+from appliance.errors import AuditError
 from appliance.store import Store, StoreError
 
 GENESIS = "0" * 64
@@ -38,11 +38,6 @@ EVENTS = (
     "export.request", "export.approve", "export.reject", "export.write", "job.run", "retention.purge",
     "subject.find", "subject.report", "subject.erase", "config.change", "audit.export", "audit.checkpoint",
 )
-
-
-class AuditError(ApplianceError):
-    code = "audit"
-    exit_code = 6
 
 
 def canonical(value) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from appliance.errors import ApplianceError, KeyMaterialError
+from appliance.errors import AccessError, ApplianceError, AuditError, KeyMaterialError
 from appliance.home import Home, resolve_home
 from appliance.keys import Credentials
 
@@ -56,8 +56,6 @@ def _secret(env_name: str, prompt: str, confirm: bool = False) -> str:
 
 def sign_in(home: Home, name: str | None):
     """Authenticate the person acting; success and failure both go to the audit log."""
-    from appliance.access import AccessError
-
     if not name:
         raise AccessError("this command acts for a person: pass --user NAME or set APPLIANCE_USER")
     password = _secret("APPLIANCE_USER_PASSWORD", f"Password for {name}")
@@ -449,8 +447,6 @@ def user_role(home, actor, name, role):
 @click.argument("name", required=False)
 def user_passwd(home_dir, key_file, user_name, name):
     """Change a password: your own, or (as admin) anyone's. New password from $APPLIANCE_NEW_USER_PASSWORD."""
-    from appliance.access import AccessError
-
     with Home.open(resolve_home(home_dir), credentials_from(key_file)) as home:
         actor = sign_in(home, user_name)
         target = name or actor.name
@@ -494,7 +490,7 @@ def audit_verify(home, actor, checkpoint_files):
     extra = [c for path in checkpoint_files for c in read_checkpoint_file(Path(path))]
     verdict = home.audit.verify(extra)
     if not verdict.ok:
-        raise AuditFailure(f"audit log NOT intact: {verdict.message}")
+        raise AuditError(f"audit log NOT intact: {verdict.message}")
     click.echo(verdict.message)
 
 
@@ -539,7 +535,7 @@ def audit_verify_pack(path, public_key):
     pinned = load_public_key(Path(public_key).read_bytes()) if public_key else None
     verdict = verify_pack(Path(path).read_bytes(), pinned)
     if not verdict.ok:
-        raise AuditFailure(f"evidence pack NOT intact: {verdict.message}")
+        raise AuditError(f"evidence pack NOT intact: {verdict.message}")
     click.echo(verdict.message)
 
 
@@ -628,11 +624,6 @@ def run_retention(home, actor, as_of):
         counts = retention.purge(home.store, policy, day)
         home.audit.record(actor, "retention.purge", as_of=day.isoformat(), counts=counts)
     click.echo("purged: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
-
-
-class AuditFailure(ApplianceError):
-    code = "audit"
-    exit_code = 6
 
 
 def main() -> None:

@@ -44,3 +44,21 @@ class IngestError(ApplianceError):
 
 class PolicyError(ApplianceError):
     code = "policy"
+
+
+class AccessError(ApplianceError):
+    """Sign-in refused, or a role that may not do what was asked."""
+
+    code = "access"
+    exit_code = 5
+
+
+class AuditError(ApplianceError):
+    """The audit log cannot be written (so nothing is done), or it is not intact."""
+
+    code = "audit"
+    exit_code = 6
+
+
+class SubjectError(ApplianceError):
+    code = "subject"

@@ -9,7 +9,7 @@ are not recalled. The audit log keeps its entries (tokens and counts only) for t
 
 from dataclasses import dataclass, field
 
-from appliance.errors import ApplianceError
+from appliance.errors import SubjectError
 from appliance.protect import Tokenizer, Vault
 from appliance.store import Store
 
@@ -17,10 +17,6 @@ FINDABLE = {"id_number": "id_number", "phone": "phone", "email": "email", "name"
 PII_FIELDS = ("name", "id_number", "phone", "email", "address")
 MASK_ENTITIES = {"phone": ("CN_MOBILE", "CN_LANDLINE"), "id_number": ("CN_RESIDENT_ID",),
                  "name": ("CN_PERSON", "EN_PERSON"), "email": ("EMAIL",), "address": ("CN_ADDRESS",)}
-
-
-class SubjectError(ApplianceError):
-    code = "subject"
 
 
 @dataclass(frozen=True)
