@@ -1,7 +1,8 @@
 import regex
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import LocalRecognizer
 
 from appliance.pii import lexicon
+from appliance.pii.recognizers.base import found
 
 _CJK = r"\p{Han}"
 _PROVINCE = "(?:" + "|".join(lexicon.CN_PROVINCES) + ")(?:" + "|".join(lexicon.CN_PROVINCE_SUFFIXES) + ")?"
@@ -58,13 +59,9 @@ class CnAddressRecognizer(LocalRecognizer):
             if levels < 2 or _BRANCH.search(text[match.end():match.end() + 4]):
                 continue
             score = 0.85 if has_street else 0.6
-            results.append(self._result(match.start(), match.end(), score))
+            results.append(found(self, match.start(), match.end(), score))
             taken_until = match.end()
         for match in _BY_CONTEXT.finditer(text):
             if match.start() >= taken_until:
-                results.append(self._result(match.start(), match.end(), 0.7))
+                results.append(found(self, match.start(), match.end(), 0.7))
         return results
-
-    def _result(self, start: int, end: int, score: float) -> RecognizerResult:
-        return RecognizerResult(self.ENTITY, start, end, score, recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})

@@ -3,9 +3,10 @@ import logging
 import jieba
 import jieba.posseg
 import regex
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import LocalRecognizer
 
 from appliance.pii import lexicon
+from appliance.pii.recognizers.base import found as result
 
 jieba.setLogLevel(logging.WARNING)  # jieba announces its dictionary on stderr otherwise
 
@@ -116,6 +117,4 @@ class CnPersonRecognizer(LocalRecognizer):
             words = jieba.posseg.lcut(text[start:start + 6])
             if words and words[0].flag in _NAME_TAGS and 2 <= len(words[0].word) <= 4:
                 add(start, words[0].word, 0.7)
-        return [RecognizerResult(self.ENTITY, start, end, score, recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
-            for start, (end, score) in sorted(found.items())]
+        return [result(self, start, end, score) for start, (end, score) in sorted(found.items())]

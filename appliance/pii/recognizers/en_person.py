@@ -1,7 +1,8 @@
 import regex
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import LocalRecognizer
 
 from appliance.pii import lexicon
+from appliance.pii.recognizers.base import found as result
 
 _WORD = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
 _NAME = rf"{_WORD}(?: {_WORD}){{0,2}}"
@@ -59,6 +60,4 @@ class EnPersonRecognizer(LocalRecognizer):
                 span = match.span("name")
                 if not any(s <= span[0] and span[1] <= e for s, e in found):
                     found.setdefault(span, 0.7)
-        return [RecognizerResult(self.ENTITY, start, end, score, recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
-            for (start, end), score in sorted(found.items())]
+        return [result(self, start, end, score) for (start, end), score in sorted(found.items())]
