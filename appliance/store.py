@@ -147,10 +147,6 @@ class Store:
             copy.close()
 
 
-def checkpoint(store: Store) -> None:
-    store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
 # Migrations ----------------------------------------------------------------------------------------
 def _run_script(store: Store, script: str) -> None:
     # Not executescript(): it commits the open transaction first, and a migration must be atomic.

@@ -34,7 +34,7 @@ def main() -> None:
             remaining = args.entries - args.single - 2
             while remaining > 0:  # bulk, to reach the size quickly: entries inside larger transactions
                 with home.store.transaction():
-                    for i in range(min(10_000, remaining)):
+                    for _ in range(min(10_000, remaining)):
                         home.audit.record(actor, "customer.read", customers=["3fa2b1c45d6e7f80"], purpose="bench")
                 remaining -= 10_000
             batched = (args.entries - args.single) / (time.perf_counter() - started)

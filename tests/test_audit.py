@@ -8,7 +8,7 @@ import random
 import pytest
 
 from appliance.access import system
-from appliance.audit import AuditError, AuditLog, GENESIS, entry_hash, read_checkpoint_file, verify_pack
+from appliance.audit import AuditError, GENESIS, entry_hash, read_checkpoint_file, verify_pack
 from appliance.home import Home
 from appliance.keys import Credentials
 from tests.conftest import ADMIN, ADMIN_PASSWORD, TESTS, assert_one_line_error, run_cli

@@ -69,7 +69,7 @@ EN_GIVEN = {
     "lisa", "betty", "margaret", "sandra", "ashley", "kimberly", "emily", "donna", "michelle", "dorothy", "carol",
     "amanda", "melissa", "deborah", "stephanie", "rebecca", "sharon", "laura", "cynthia", "kathleen", "amy", "angela",
     "anna", "emma", "olivia", "sophia", "grace", "chloe", "lucy", "alice", "helen", "julia", "claire", "kate", "tom",
-    "sam", "ben", "tony", "jenny", "vivian", "grace", "cindy", "eva", "ivy", "coco", "leo", "max", "alex", "chris",
+    "sam", "ben", "tony", "jenny", "vivian", "cindy", "eva", "ivy", "coco", "leo", "max", "alex", "chris",
 }
 EN_SURNAMES = {
     "smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez", "hernandez",
@@ -78,5 +78,5 @@ EN_SURNAMES = {
     "adams", "baker", "nelson", "carter", "mitchell", "roberts", "turner", "phillips", "campbell", "parker", "evans",
     "edwards", "collins", "stewart", "morris", "murphy", "cook", "rogers", "morgan", "cooper", "peterson", "reed",
     "bailey", "bell", "kelly", "howard", "ward", "cox", "richardson", "wood", "watson", "brooks", "bennett", "gray",
-    "hughes", "price", "sanders", "myers", "long", "ross", "foster", "hargrave", "hill", "onio", "boni", "mitchell",
+    "hughes", "price", "sanders", "myers", "long", "ross", "foster", "hargrave", "onio", "boni",
 }

@@ -231,7 +231,7 @@ def negative_value(slot: str) -> str:
 
 
 def fill(template: str) -> dict:
-    text, spans, position = "", [], 0
+    text, spans = "", []
     for literal, slot in _parts(template):
         text += literal
         if slot is None:
