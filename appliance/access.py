@@ -68,6 +68,14 @@ def _check_name(name: str) -> None:
         raise AccessError("user names are 1-64 letters, digits, '.', '-' or '_'")
 
 
+def check_new_user(name: str, role: str, password: str) -> None:
+    """Refuse a user that could not be added, before anything is created for it."""
+    _check_name(name)
+    if role not in ROLES:
+        raise AccessError(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
+    _check_password(password)
+
+
 class Users:
     def __init__(self, store: Store, *, max_failures: int = 5, lockout_minutes: int = 15):
         self.store = store
@@ -75,10 +83,7 @@ class Users:
         self.lockout = timedelta(minutes=lockout_minutes)
 
     def add(self, name: str, role: str, password: str) -> Actor:
-        _check_name(name)
-        if role not in ROLES:
-            raise AccessError(f"unknown role '{role}' (roles: {', '.join(ROLES)})")
-        _check_password(password)
+        check_new_user(name, role, password)
         if self.store.scalar("SELECT 1 FROM users WHERE name = ?", (name,)):
             raise AccessError(f"user '{name}' already exists")
         now = _now().isoformat(timespec="seconds")

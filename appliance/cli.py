@@ -556,6 +556,8 @@ def subject_find(home, actor, kind, source, purpose):
 
     value = click.prompt(f"{kind} of the person", hide_input=True, err=True) if sys.stdin.isatty() \
         else sys.stdin.readline().strip()
+    if not value:
+        raise click.UsageError(f"no {kind} given (type it at the prompt, or one line on stdin)")
     namespace = home.mapping(source).id_namespace if source else None
     found = subjects.find(home.store, home.tokenizer(), kind, value, namespace)
     home.audit.record(actor, "subject.find", by=kind, purpose=purpose, customers=found)

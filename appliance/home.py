@@ -12,7 +12,7 @@ from pathlib import Path
 
 from appliance import offline
 from appliance.errors import ConfigError, StoreError
-from appliance.access import Actor, Users, system
+from appliance.access import Actor, Users, check_new_user, system
 from appliance.audit import AuditLog, public_key_pem
 from appliance.ingest import Ingestor
 from appliance.keys import Credentials, Keyring
@@ -56,6 +56,7 @@ class Home:
         path = Path(path)
         if (path / KEYRING).exists() or (path / STORE).exists():
             raise ConfigError(f"{path} is already an appliance home")
+        check_new_user(admin, "admin", admin_password)  # before anything exists: no half-made home
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path, 0o700)
         settings = Settings()

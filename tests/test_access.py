@@ -64,3 +64,12 @@ def test_cli_roles_and_sign_in_are_audited(tmp_path, key_file):
     events = run_cli("audit", "list", "--home", home, env_extra=officer, check=True).stdout
     for event in ("init", "user.add", "login.success", "login.failure", "user.passwd", "user.role"):
         assert f" {event} " in events, event
+
+
+def test_init_refuses_a_weak_admin_password_before_creating_anything(tmp_path, key_file):
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    assert_one_line_error(run_cli("init", "--home", home, env_extra={**env, "APPLIANCE_ADMIN_PASSWORD": "short"}),
+                          "at least 10 characters")
+    assert not (home / "keyring.json").exists() and not (home / "store.db").exists()
+    run_cli("init", "--home", home, env_extra=env, check=True)  # and a retry works
