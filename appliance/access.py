@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subject.rights": frozenset({"compliance"}),
     "vault.reveal": frozenset({"compliance"}),
     "retention.run": frozenset({"admin", "compliance"}),
+    "jobs.run": frozenset({"admin", "analyst"}),
 }
 MIN_PASSWORD_LENGTH = 10
 _HASHER = PasswordHasher()  # Argon2id, argon2-cffi's current defaults

@@ -611,6 +611,23 @@ def run():
     """Run one of the appliance's jobs now."""
 
 
+@run.command("features")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="Compute features from what happened before this date.")
+def run_features(home, actor, as_of):
+    """Compute every customer's features (and churn label, where knowable) as of a date."""
+    from appliance import features
+
+    day = as_of.date()
+    home.audit.record(actor, "job.run", job="features", as_of=day.isoformat())
+    rows = features.build(home.store, day, chunk_customers=home.settings["features.chunk_customers"],
+                          horizon_days=home.settings["features.churn_horizon_days"],
+                          inactivity_days=home.settings["features.inactivity_days"])
+    home.audit.record(actor, "job.run", job="features", as_of=day.isoformat(), status="done", rows=rows)
+    click.echo(f"features of {rows} customers as of {day}")
+
+
 @run.command("retention")
 @acting("retention.run")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Purge as of this date (default: today).")

@@ -41,6 +41,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Failed sign-ins in a row after which an account is locked.", 1, 100),
     Setting("users.lockout_minutes", 15, int,
             "How long a locked account stays locked.", 1, 10_080),
+    Setting("features.chunk_customers", 2_000, int,
+            "Customers whose features are computed together; bounds memory.", 10, 1_000_000),
+    Setting("features.churn_horizon_days", 90, int,
+            "A customer who closes out within this many days after the as-of date counts as churned.", 7, 730),
+    Setting("features.inactivity_days", 90, int,
+            "Or who makes no customer-initiated transaction in this many days after it (though active before).",
+            7, 730),
     Setting("sources.dir", "sources", str,
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
 )

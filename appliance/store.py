@@ -236,3 +236,43 @@ def _users_and_audit(store: Store) -> None:
         count INTEGER PRIMARY KEY, head_hash TEXT NOT NULL, at TEXT NOT NULL, signature TEXT NOT NULL);
     CREATE TABLE policy_state (name TEXT PRIMARY KEY, sha256 TEXT NOT NULL, loaded_at TEXT NOT NULL)
     """)
+
+
+@migration(3, "customer features as of a date")
+def _customer_features(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE customer_features (
+        customer_id TEXT NOT NULL, as_of TEXT NOT NULL,
+        recency_days REAL,
+        tx_count_90 REAL,
+        tx_count_365 REAL,
+        debit_90 REAL,
+        debit_365 REAL,
+        credit_90 REAL,
+        credit_365 REAL,
+        balance_now REAL,
+        balance_trend_3m REAL,
+        balance_trend_6m REAL,
+        balance_trend_12m REAL,
+        activity_decay REAL,
+        salary_months_12 REAL,
+        digital_share REAL,
+        branch_share REAL,
+        events_90 REAL,
+        days_since_event REAL,
+        products_held REAL,
+        accounts_open REAL,
+        has_credit_card REAL,
+        complaints_365 REAL,
+        days_since_complaint REAL,
+        tenure_days REAL,
+        age REAL,
+        is_female REAL,
+        credit_score REAL,
+        income REAL,
+        crm_balance REAL,
+        crm_products REAL,
+        crm_active REAL,
+        churn_label REAL, computed_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, as_of))
+    """)

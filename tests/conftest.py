@@ -17,6 +17,7 @@ TESTS = system("tests")  # library-level calls in tests act as the system, as sc
 ADMIN_ENV = {"APPLIANCE_ADMIN_PASSWORD": ADMIN_PASSWORD, "APPLIANCE_USER": ADMIN,
              "APPLIANCE_USER_PASSWORD": ADMIN_PASSWORD}
 SHARED = ROOT.parent / "shared" / "data"
+DATA_DIR = ROOT / "tests" / "data"
 APPLIANCE = [sys.executable, "-m", "appliance"]
 
 

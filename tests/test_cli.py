@@ -23,6 +23,7 @@ def test_reference_docs_are_current():
     assert (reference.DOCS / "cli.md").read_text(encoding="utf-8") == reference.cli_markdown(), \
         "docs/cli.md is stale: run python -m appliance.reference"
     assert (reference.DOCS / "settings.md").read_text(encoding="utf-8") == reference.settings_markdown()
+    assert (reference.DOCS / "features.md").read_text(encoding="utf-8") == reference.features_markdown()
 
 
 def test_every_setting_is_documented_and_validated(tmp_path):
