@@ -607,6 +607,34 @@ def subject_erase(home, actor, customer, reason):
 
 
 @cli.group()
+def train():
+    """Train models on the box from the bank's own data (needs the train extra: scikit-learn, skl2onnx)."""
+
+
+@train.command("churn")
+@acting("jobs.run")
+@click.option("--source", help="Train on this source's customers only.")
+@click.option("--cv", "folds", type=click.IntRange(2, 20), help="Also report K-fold cross-validated ROC-AUC.")
+def train_churn(home, actor, source, folds):
+    """Fit a churn model, convert it to ONNX, write it and its card; prints the card's path last."""
+    import json
+
+    try:
+        from appliance.training import churn_for_home
+    except ImportError:
+        raise click.ClickException("training needs the train extra: pip install 'insight-appliance[train]'") from None
+    card_path = churn_for_home(home, source, folds)
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    home.audit.record(actor, "model.train", kind="churn", source=source, model=card["sha256"],
+                      roc_auc=round(card["metrics"]["roc_auc"], 4), rows=card["training"]["rows"])
+    auc = f"holdout ROC-AUC {card['metrics']['roc_auc']:.3f}"
+    if "cv_roc_auc" in card["metrics"]:
+        auc += f", {folds}-fold CV ROC-AUC {card['metrics']['cv_roc_auc']:.3f}"
+    click.echo(f"trained on {card['training']['rows']} customers; {auc}")
+    click.echo(str(card_path))
+
+
+@cli.group()
 def run():
     """Run one of the appliance's jobs now."""
 
@@ -626,6 +654,25 @@ def run_features(home, actor, as_of):
                           inactivity_days=home.settings["features.inactivity_days"])
     home.audit.record(actor, "job.run", job="features", as_of=day.isoformat(), status="done", rows=rows)
     click.echo(f"features of {rows} customers as of {day}")
+
+
+@run.command("score")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="Score the features computed as of this date.")
+def run_score(home, actor, as_of):
+    """Churn probability, risk band and top-3 reasons (zh/en) for every customer, with the current model."""
+    from appliance.models import Model
+    from appliance.scoring import current_card, score
+
+    card = current_card(home.path / "models")
+    model = Model(card)
+    day = as_of.date()
+    cut_offs = (home.settings["scoring.risk_medium"], home.settings["scoring.risk_high"])
+    home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=day.isoformat())
+    rows = score(home.store, model, day, cut_offs)
+    home.audit.record(actor, "job.run", job="score", as_of=day.isoformat(), status="done", rows=rows)
+    click.echo(f"scored {rows} customers as of {day} with {card.name}")
 
 
 @run.command("retention")

@@ -11,6 +11,7 @@ makes no customer-initiated transaction in the `features.inactivity_days` after 
 Customers who had left before D are not scored.
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -57,6 +58,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("tenure_days", "days since joining (from the join date, else the source's tenure)"),
     Feature("age", "age in years on the as-of date (from the birth year, else the source's age)"),
     Feature("is_female", "1 female, 0 male, empty if unknown"),
+    Feature("region_code", "a stable number for the customer's region (trees split on it; not an order)"),
     Feature("credit_score", "credit score from the source, where it has one"),
     Feature("income", "income from the source, where it has one"),
     Feature("crm_balance", "balance snapshot from the CRM, where the source has one"),
@@ -74,7 +76,7 @@ def _days(later: pd.Series, moment: pd.Timestamp) -> pd.Series:
 
 def _customers(store: Store, as_of: date) -> pd.DataFrame:
     """Customers still with the bank on the as-of date."""
-    rows = store.query("SELECT customer_id, joined_on, closed_on, status, birth_year, age, gender, tenure_years, "
+    rows = store.query("SELECT customer_id, joined_on, closed_on, status, birth_year, age, gender, region, tenure_years, "
                        "credit_score, income, total_balance, product_count, has_credit_card, is_active, churn_label "
                        "FROM customers WHERE (joined_on IS NULL OR joined_on < ?) "
                        "AND (closed_on IS NULL OR closed_on >= ?) ORDER BY customer_id",
@@ -190,6 +192,8 @@ def _profile(customers: pd.DataFrame, as_of: date, out: pd.DataFrame) -> None:
     born = pd.to_numeric(customers["birth_year"], errors="coerce")
     out["age"] = (as_of.year - born).fillna(pd.to_numeric(customers["age"], errors="coerce"))
     out["is_female"] = customers["gender"].map({"F": 1.0, "M": 0.0})
+    out["region_code"] = customers["region"].map(
+        lambda r: float(int(hashlib.sha256(r.encode("utf-8")).hexdigest()[:6], 16) % 10_007) if isinstance(r, str) else np.nan)
     out["credit_score"] = pd.to_numeric(customers["credit_score"], errors="coerce")
     out["income"] = pd.to_numeric(customers["income"], errors="coerce")
     out["crm_balance"] = pd.to_numeric(customers["total_balance"], errors="coerce")

@@ -48,6 +48,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("features.inactivity_days", 90, int,
             "Or who makes no customer-initiated transaction in this many days after it (though active before).",
             7, 730),
+    Setting("scoring.risk_medium", 0.3, float, "Churn probability from which a customer's risk band is medium.",
+            0.0, 1.0),
+    Setting("scoring.risk_high", 0.6, float, "Churn probability from which a customer's risk band is high.", 0.0, 1.0),
     Setting("sources.dir", "sources", str,
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
 )

@@ -238,7 +238,7 @@ def _users_and_audit(store: Store) -> None:
     """)
 
 
-@migration(3, "customer features as of a date")
+@migration(3, "customer features and churn scores as of a date")
 def _customer_features(store: Store) -> None:
     _run_script(store, """
     CREATE TABLE customer_features (
@@ -268,11 +268,16 @@ def _customer_features(store: Store) -> None:
         tenure_days REAL,
         age REAL,
         is_female REAL,
+        region_code REAL,
         credit_score REAL,
         income REAL,
         crm_balance REAL,
         crm_products REAL,
         crm_active REAL,
         churn_label REAL, computed_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, as_of));
+    CREATE TABLE customer_scores (
+        customer_id TEXT NOT NULL, as_of TEXT NOT NULL, model_sha256 TEXT NOT NULL, probability REAL NOT NULL,
+        risk_band TEXT NOT NULL, reasons_zh TEXT NOT NULL, reasons_en TEXT NOT NULL, scored_at TEXT NOT NULL,
         PRIMARY KEY (customer_id, as_of))
     """)

@@ -52,17 +52,17 @@ def _tables_holding(home, tokens):
 
 
 def test_erasure_leaves_no_row_holding_the_customers_tokens(loaded, demo_dir):
-    subjects.register_erasure("customer_scores")  # a derived table, as later modules will add
-    loaded.store.execute("CREATE TABLE customer_scores (customer_id TEXT, score REAL)")
+    subjects.register_erasure("derived_example")  # a derived table, as later modules will add
+    loaded.store.execute("CREATE TABLE derived_example (customer_id TEXT, score REAL)")
     person = _person(demo_dir, 3)
     customer = loaded.tokenizer().token("customer", person["客户号"], "demo")
-    loaded.store.execute("INSERT INTO customer_scores VALUES (?, 0.9)", (customer,))
+    loaded.store.execute("INSERT INTO derived_example VALUES (?, 0.9)", (customer,))
     subject = subjects.load(loaded.store, customer)
     tokens = [customer, *subject.accounts, *subject.pii_tokens.values()]
     assert _tables_holding(loaded, tokens)
     with loaded.store.transaction():
         counts = subjects.erase(loaded.store, subject)
-    assert counts["customers"] == 1 and counts["customer_scores"] == 1 and counts["vault"] >= 3
+    assert counts["customers"] == 1 and counts["derived_example"] == 1 and counts["vault"] >= 3
     assert _tables_holding(loaded, tokens) == {}
     with pytest.raises(ApplianceError, match="no customer"):
         subjects.load(loaded.store, customer)

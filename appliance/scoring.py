@@ -1,0 +1,41 @@
+"""Scoring: churn probabilities, risk bands and reasons for every customer's features as of a date."""
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from appliance import features
+from appliance.models import Model, ModelError, band
+from appliance.store import Store
+from appliance.subjects import register_erasure
+
+register_erasure("customer_scores")
+
+
+def current_card(models_dir: Path, kind: str = "churn") -> Path:
+    cards = sorted(Path(models_dir).glob(f"{kind}-*.json"))
+    if not cards:
+        raise ModelError(f"no {kind} model in {models_dir}: run `appliance train {kind}` first")
+    return cards[-1]  # names carry their creation time
+
+
+def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float], batch: int = 20_000) -> int:
+    """Score the customers whose features exist for `as_of`; their rows for that date are replaced whole."""
+    frame = features.load(store, as_of)
+    if frame.empty:
+        raise ModelError(f"no features as of {as_of}: run `appliance run features --as-of {as_of}` first")
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with store.transaction():
+        store.execute("DELETE FROM customer_scores WHERE as_of = ?", (as_of.isoformat(),))
+        for start in range(0, len(frame), batch):
+            part = frame.iloc[start:start + batch]
+            x = model.matrix(part)
+            probabilities = model.probabilities(x)
+            reasons = model.reasons(x)
+            store.executemany(
+                "INSERT INTO customer_scores VALUES (?,?,?,?,?,?,?,?)",
+                [(customer, as_of.isoformat(), model.card["sha256"], float(p), band(float(p), cut_offs),
+                  json.dumps([r.text("zh") for r in rs], ensure_ascii=False),
+                  json.dumps([r.text("en") for r in rs]), stamp)
+                 for customer, p, rs in zip(part.index, probabilities, reasons)])
+    return len(frame)

@@ -1,0 +1,118 @@
+"""Churn models: trained on the box, ONNX agrees with scikit-learn, tampered files refused, reasons that move."""
+
+import json
+from datetime import date
+
+import numpy as np
+import pytest
+
+from appliance import features, training
+from appliance.models import Model, ModelError, band
+from appliance.scoring import score
+from tests.conftest import DATA_DIR, SHARED, TESTS, run_cli
+
+AS_OF = date(2019, 1, 1)
+
+
+@pytest.fixture
+def churn_home(home):
+    home.ingestor(TESTS).ingest(home.mapping("churn_modelling"), [DATA_DIR / "churn_sample" / "Churn_Modelling.csv"])
+    features.build(home.store, AS_OF, chunk_customers=100, horizon_days=90, inactivity_days=90)
+    return home
+
+
+@pytest.fixture
+def trained(churn_home):
+    frame = features.load(churn_home.store, AS_OF)
+    card = training.train_churn(frame.iloc[:150], frame.iloc[150:], holdout_kind="random", window={"as_of": "x"},
+                                folds=None, out_dir=churn_home.path / "models", source="churn_modelling")
+    return churn_home, card
+
+
+def test_card_says_what_the_model_is(trained):
+    _, card_path = trained
+    card = json.loads(card_path.read_text())
+    assert card["kind"] == "churn" and card["features"][0] in features.FEATURE_NAMES
+    assert {"age", "credit_score", "crm_products", "region_code"} <= set(card["features"])
+    assert {"roc_auc", "pr_auc", "brier", "calibration"} <= set(card["metrics"])
+    assert set(card["versions"]) >= {"scikit-learn", "skl2onnx", "onnx", "onnxruntime"}
+    assert len(card["training"]["data_sha256"]) == 64 and card["training"]["rows"] == 150
+
+
+def test_onnx_agrees_with_scikit_learn(churn_home):
+    frame = features.load(churn_home.store, AS_OF)
+    names = training.usable_features(frame)
+    x = frame[names].to_numpy(dtype=np.float32, na_value=np.nan)
+    y = frame["churn_label"].to_numpy(dtype=int)
+    pipeline = training._pipeline().fit(x, y)
+    onnx = training.onnx_probabilities(training.to_onnx(pipeline, len(names)), x)
+    assert np.max(np.abs(onnx - pipeline.predict_proba(x)[:, 1])) < 1e-5
+
+
+def test_a_changed_model_file_is_refused(trained):
+    _, card_path = trained
+    onnx_path = card_path.with_suffix(".onnx")
+    Model(card_path)  # intact: loads
+    data = bytearray(onnx_path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    onnx_path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match its card"):
+        Model(card_path)
+
+
+def test_reasons_move_when_the_feature_moves(trained):
+    _, card_path = trained
+    model = Model(card_path)
+    crafted = {name: model.card["typical"][name] for name in model.features}
+    rows = []
+    for age in (30, 45, 60):
+        rows.append([age if name == "age" else crafted[name] for name in model.features])
+    x = np.array(rows, dtype=np.float32)
+    probabilities = model.probabilities(x)
+    assert probabilities[2] > probabilities[0]  # older customers leave more often in this data
+    reasons = model.reasons(x)
+    age_part = [next((r.contribution for r in found if r.feature == "age"), 0.0) for found in reasons]
+    assert age_part[2] > age_part[1] >= age_part[0] >= 0
+    assert reasons[2][0].feature == "age" and "age above typical" in reasons[2][0].text("en")
+    assert reasons[2][0].text("zh").startswith("年龄高于常见水平")
+
+
+def test_scores_bands_and_erasure(trained):
+    home, card_path = trained
+    assert score(home.store, Model(card_path), AS_OF, (0.3, 0.6)) == 200
+    rows = home.store.query("SELECT * FROM customer_scores")
+    assert {r["risk_band"] for r in rows} <= {"low", "medium", "high"} and len(rows) == 200
+    assert all(r["risk_band"] == band(r["probability"], (0.3, 0.6)) for r in rows)
+    assert len(json.loads(rows[0]["reasons_zh"])) <= 3
+    from appliance import subjects
+
+    with home.store.transaction():
+        counts = subjects.erase(home.store, subjects.load(home.store, rows[0]["customer_id"]))
+    assert counts["customer_scores"] == 1 and counts["customer_features"] == 1
+
+
+def test_cli_train_prints_the_card_path_last(tmp_path, key_file):
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home, env_extra=env, check=True)
+    run_cli("ingest", "--home", home, "--source", "churn_modelling", DATA_DIR / "churn_sample", env_extra=env,
+            check=True)
+    out = run_cli("train", "churn", "--home", home, "--source", "churn_modelling", "--cv", "3", env_extra=env,
+                  check=True).stdout.strip().splitlines()
+    card = json.loads(open(out[-1], encoding="utf-8").read())
+    assert 0.5 < card["metrics"]["roc_auc"] <= 1 and 0.5 < card["metrics"]["cv_roc_auc"] <= 1
+    assert card["metrics"]["holdout"].startswith("random stratified")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent: the full churn set is not here")
+def test_full_churn_set_cross_validated_auc(tmp_path, key_file):
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home, env_extra=env, check=True)
+    run_cli("ingest", "--home", home, "--source", "churn_modelling", SHARED / "churn_modelling", env_extra=env,
+            check=True)
+    out = run_cli("train", "churn", "--home", home, "--source", "churn_modelling", "--cv", "5", env_extra=env,
+                  check=True).stdout.strip().splitlines()
+    card = json.loads(open(out[-1], encoding="utf-8").read())
+    assert card["metrics"]["cv_roc_auc"] >= 0.86
