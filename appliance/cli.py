@@ -607,6 +607,34 @@ def subject_erase(home, actor, customer, reason):
 
 
 @cli.group()
+def tags():
+    """Customer tag counts and overlaps (aggregates only)."""
+
+
+@tags.command("counts")
+@acting("insights.read")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True)
+def tags_counts(home, actor, as_of):
+    """How many customers carry each tag and lifecycle stage."""
+    from appliance import tagging
+
+    for tag, count in tagging.counts(home.store, as_of.date()).items():
+        click.echo(f"{tag:32} {count:>9}")
+
+
+@tags.command("overlap")
+@acting("insights.read")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True)
+@click.argument("first")
+@click.argument("second")
+def tags_overlap(home, actor, as_of, first, second):
+    """How many customers carry both tags."""
+    from appliance import tagging
+
+    click.echo(tagging.overlap(home.store, as_of.date(), first, second))
+
+
+@cli.group()
 def train():
     """Train models on the box from the bank's own data (needs the train extra: scikit-learn, skl2onnx)."""
 
@@ -673,6 +701,21 @@ def run_score(home, actor, as_of):
     rows = score(home.store, model, day, cut_offs)
     home.audit.record(actor, "job.run", job="score", as_of=day.isoformat(), status="done", rows=rows)
     click.echo(f"scored {rows} customers as of {day} with {card.name}")
+
+
+@run.command("tags")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True)
+def run_tags(home, actor, as_of):
+    """Tag every customer and give each a lifecycle stage, from features (and scores) as of a date."""
+    from appliance import tagging
+
+    day = as_of.date()
+    home.audit.record(actor, "job.run", job="tags", as_of=day.isoformat())
+    rules = home.path / "tags.yaml"
+    rows = tagging.build(home.store, day, rules if rules.exists() else tagging.SHIPPED)
+    home.audit.record(actor, "job.run", job="tags", as_of=day.isoformat(), status="done", rows=rows)
+    click.echo(f"{rows} tags and stages given as of {day}")
 
 
 @run.command("retention")

@@ -238,7 +238,7 @@ def _users_and_audit(store: Store) -> None:
     """)
 
 
-@migration(3, "customer features and churn scores as of a date")
+@migration(3, "customer features, churn scores and tags as of a date")
 def _customer_features(store: Store) -> None:
     _run_script(store, """
     CREATE TABLE customer_features (
@@ -279,5 +279,9 @@ def _customer_features(store: Store) -> None:
     CREATE TABLE customer_scores (
         customer_id TEXT NOT NULL, as_of TEXT NOT NULL, model_sha256 TEXT NOT NULL, probability REAL NOT NULL,
         risk_band TEXT NOT NULL, reasons_zh TEXT NOT NULL, reasons_en TEXT NOT NULL, scored_at TEXT NOT NULL,
-        PRIMARY KEY (customer_id, as_of))
+        PRIMARY KEY (customer_id, as_of));
+    CREATE TABLE customer_tags (
+        customer_id TEXT NOT NULL, as_of TEXT NOT NULL, tag TEXT NOT NULL, tagged_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, as_of, tag));
+    CREATE INDEX customer_tags_tag ON customer_tags(as_of, tag)
     """)
