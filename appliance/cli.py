@@ -662,6 +662,27 @@ def train_churn(home, actor, source, folds):
     click.echo(str(card_path))
 
 
+@train.command("segments")
+@acting("jobs.run")
+@click.option("--source", help="Train on this source's customers only.")
+@click.option("--k", type=click.IntRange(2, 30), default=6, show_default=True, help="How many segments.")
+def train_segments(home, actor, source, k):
+    """Fit customer segments (KMeans on scaled behaviour features) to ONNX with profiles; prints the card last."""
+    import json
+
+    try:
+        from appliance.training import segments_for_home
+    except ImportError:
+        raise click.ClickException("training needs the train extra: pip install 'insight-appliance[train]'") from None
+    card_path = segments_for_home(home, source, k)
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    home.audit.record(actor, "model.train", kind="segments", source=source, model=card["sha256"], k=k)
+    for profile in card["profiles"]:
+        click.echo(f"segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
+                   f"{profile['size']} customers")
+    click.echo(str(card_path))
+
+
 @cli.group()
 def run():
     """Run one of the appliance's jobs now."""
@@ -701,6 +722,14 @@ def run_score(home, actor, as_of):
     rows = score(home.store, model, day, cut_offs)
     home.audit.record(actor, "job.run", job="score", as_of=day.isoformat(), status="done", rows=rows)
     click.echo(f"scored {rows} customers as of {day} with {card.name}")
+    if list((home.path / "models").glob("segments-*.json")):
+        from appliance.scoring import assign_segments
+
+        segments = Model(current_card(home.path / "models", "segments"))
+        home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=day.isoformat())
+        for profile in assign_segments(home.store, segments, day):
+            click.echo(f"  segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
+                       f"{profile['size']} customers")
 
 
 @run.command("tags")

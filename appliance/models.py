@@ -110,6 +110,11 @@ class Model:
     def matrix(self, frame) -> np.ndarray:
         return frame[self.features].to_numpy(dtype=np.float32, na_value=np.nan)
 
+    def labels(self, x: np.ndarray, batch: int = 50_000) -> np.ndarray:
+        """Class or cluster labels (the first output), for segment models."""
+        parts = [self.session.run(None, {self._input: x[i:i + batch]})[0] for i in range(0, len(x), batch)]
+        return np.concatenate(parts).astype(int) if parts else np.zeros(0, dtype=int)
+
     def probabilities(self, x: np.ndarray, batch: int = 50_000) -> np.ndarray:
         parts = [self.session.run(None, {self._input: x[i:i + batch]})[1][:, 1] for i in range(0, len(x), batch)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)

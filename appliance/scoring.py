@@ -10,6 +10,7 @@ from appliance.store import Store
 from appliance.subjects import register_erasure
 
 register_erasure("customer_scores")
+register_erasure("customer_segments")
 
 
 def current_card(models_dir: Path, kind: str = "churn") -> Path:
@@ -39,3 +40,26 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
                   json.dumps([r.text("en") for r in rs]), stamp)
                  for customer, p, rs in zip(part.index, probabilities, reasons)])
     return len(frame)
+
+
+def assign_segments(store: Store, model: Model, as_of: date) -> list[dict]:
+    """Each customer's segment as of the date, and the segments' profiles recomputed on today's customers
+    (sizes, RFM, products, churn rate from the mapped label or the churn scores); replaced whole per date."""
+    from appliance.training import segment_profiles
+
+    frame = features.load(store, as_of)
+    if frame.empty:
+        raise ModelError(f"no features as of {as_of}: run `appliance run features --as-of {as_of}` first")
+    labels = model.labels(model.matrix(frame))
+    scores = {r[0]: r[1] for r in store.query("SELECT customer_id, probability FROM customer_scores WHERE as_of = ?",
+                                              (as_of.isoformat(),))}
+    churn = frame["churn_label"].fillna(frame.index.to_series().map(scores))
+    profiles = segment_profiles(frame, labels, churn)
+    with store.transaction():
+        store.execute("DELETE FROM customer_segments WHERE as_of = ?", (as_of.isoformat(),))
+        store.execute("DELETE FROM segment_profiles WHERE as_of = ?", (as_of.isoformat(),))
+        store.executemany("INSERT INTO customer_segments VALUES (?,?,?,?)",
+                          [(c, as_of.isoformat(), int(s), model.card["sha256"]) for c, s in zip(frame.index, labels)])
+        store.executemany("INSERT INTO segment_profiles VALUES (?,?,?)",
+                          [(as_of.isoformat(), p["segment"], json.dumps(p, ensure_ascii=False)) for p in profiles])
+    return profiles

@@ -238,7 +238,7 @@ def _users_and_audit(store: Store) -> None:
     """)
 
 
-@migration(3, "customer features, churn scores and tags as of a date")
+@migration(3, "customer features, churn scores, segments and tags as of a date")
 def _customer_features(store: Store) -> None:
     _run_script(store, """
     CREATE TABLE customer_features (
@@ -283,5 +283,10 @@ def _customer_features(store: Store) -> None:
     CREATE TABLE customer_tags (
         customer_id TEXT NOT NULL, as_of TEXT NOT NULL, tag TEXT NOT NULL, tagged_at TEXT NOT NULL,
         PRIMARY KEY (customer_id, as_of, tag));
-    CREATE INDEX customer_tags_tag ON customer_tags(as_of, tag)
+    CREATE INDEX customer_tags_tag ON customer_tags(as_of, tag);
+    CREATE TABLE customer_segments (
+        customer_id TEXT NOT NULL, as_of TEXT NOT NULL, segment INTEGER NOT NULL, model_sha256 TEXT NOT NULL,
+        PRIMARY KEY (customer_id, as_of));
+    CREATE TABLE segment_profiles (as_of TEXT NOT NULL, segment INTEGER NOT NULL, profile TEXT NOT NULL,
+        PRIMARY KEY (as_of, segment))
     """)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from appliance.errors import ApplianceError
-from appliance.features import FEATURE_NAMES
+from appliance.features import FEATURE_NAMES, NONE_DAYS
 
 
 class TrainingError(ApplianceError):
@@ -171,3 +171,135 @@ def churn_for_home(home, source: str | None, folds: int | None) -> Path:
         kind = f"time-based: customers as of {holdout_as_of}, after the training date {train_as_of}"
     return train_churn(train, holdout, holdout_kind=kind, window=window, folds=folds, out_dir=home.path / "models",
                        source=source)
+
+
+SEGMENT_FEATURES = ("recency_days", "tx_count_365", "debit_365", "balance_now", "products_held", "digital_share",
+                    "tenure_days", "age", "crm_balance", "crm_products", "crm_active")
+
+
+_TRAITS = (  # feature, (higher than most: zh, en), (lower than most: zh, en)
+    ("digital_share", ("数字化", "digital"), ("依赖网点", "branch-reliant")),
+    ("products_held", ("多产品", "multi-product"), ("单一产品", "single-product")),
+    ("tenure_days", ("老客户", "long-standing"), ("新客户", "new")),
+    ("age", ("银发", "senior"), ("年轻", "young")),
+    ("tx_count_365", ("高频", "frequent"), ("低频", "infrequent")),
+)
+
+
+def _distinctive_trait(frame: pd.DataFrame, inside: np.ndarray) -> tuple[str, str]:
+    """The trait on which this segment's median stands furthest from everyone's (in spreads)."""
+    best, chosen = -1.0, ("其他", "other")
+    for feature, higher, lower in _TRAITS:
+        column = frame[feature]
+        if column.notna().sum() < 2:
+            continue
+        spread = float(column.quantile(0.75) - column.quantile(0.25)) or float(column.std() or 1.0)
+        shift = (float(column[inside].median()) - float(column.median())) / spread
+        if abs(shift) > best:
+            best, chosen = abs(shift), (higher if shift > 0 else lower)
+    return chosen
+
+
+def segment_profiles(frame: pd.DataFrame, labels: np.ndarray, churn: pd.Series | None = None) -> list[dict]:
+    """Per segment: size, RFM means, typical products, churn rate and a readable name in Chinese and English.
+    The name compares the segment with everyone: value from balances, activity from recency and frequency."""
+    balance = frame["balance_now"].where(frame["balance_now"].fillna(0) > 0, frame["crm_balance"]).fillna(0)
+    products = frame["products_held"].where(frame["products_held"].fillna(0) > 0, frame["crm_products"]).fillna(0)
+    overall_balance = max(float(balance.median()), 1.0)
+    overall_frequency = float(frame["tx_count_365"].median())
+    churn = churn if churn is not None else frame["churn_label"]
+    overall_churn = float(churn.mean()) if churn.notna().any() else None
+    profiles, used = [], set()
+    for segment in sorted(set(int(v) for v in labels)):
+        inside = labels == segment
+        ratio = float(balance[inside].median()) / overall_balance
+        value = ("高价值", "high-value") if ratio >= 1.5 else (("低价值", "low-value") if ratio <= 0.5 else
+                                                              ("中等价值", "mid-value"))
+        recency = float(frame["recency_days"][inside].median())
+        frequency = float(frame["tx_count_365"][inside].median())
+        active = frame["crm_active"][inside].mean() if frame["crm_active"].notna().any() else None
+        if recency >= NONE_DAYS and active is not None:  # no transactions in this source: the CRM's flag says
+            activity = ("活跃", "active") if active >= 0.7 else (("沉睡", "dormant") if active < 0.3 else
+                                                                 ("一般活跃", "occasional"))
+        elif recency > 90:
+            activity = ("沉睡", "dormant")
+        elif recency <= 30 and frequency >= overall_frequency:
+            activity = ("活跃", "active")
+        else:
+            activity = ("一般活跃", "occasional")
+        rate = float(churn[inside].mean()) if churn[inside].notna().any() else None
+        name_zh, name_en = value[0] + activity[0], f"{value[1]} {activity[1]}"
+        if rate is not None and overall_churn and rate >= 2 * overall_churn:
+            name_zh, name_en = name_zh + "·流失风险", name_en + ", at risk"
+        if name_zh in used:  # say how this one differs instead of numbering it
+            trait = _distinctive_trait(frame, inside)
+            name_zh, name_en = f"{name_zh}·{trait[0]}", f"{name_en}, {trait[1]}"
+        suffix = 2
+        while name_zh in used:
+            name_zh, name_en = f"{name_zh}{suffix}", f"{name_en} {suffix}"
+            suffix += 1
+        used.add(name_zh)
+        profiles.append({"segment": segment, "name_zh": name_zh, "name_en": name_en, "size": int(inside.sum()),
+                         "recency_days": recency, "frequency_365": float(frame["tx_count_365"][inside].mean()),
+                         "monetary_365": float(frame["debit_365"][inside].mean()),
+                         "balance_median": float(balance[inside].median()),
+                         "products_mean": float(products[inside].mean()), "churn_rate": rate})
+    return profiles
+
+
+def train_segments(frame: pd.DataFrame, *, k: int, window: dict, out_dir: Path, source: str | None) -> Path:
+    import onnx
+    import onnxruntime
+    import skl2onnx
+    import sklearn
+    from skl2onnx import to_onnx as convert
+    from sklearn.cluster import KMeans
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import RobustScaler
+
+    names = [f for f in SEGMENT_FEATURES if f in usable_features(frame)]
+    if len(frame) < 10 * k or len(names) < 2:
+        raise TrainingError(f"too few customers or features to form {k} segments")
+    x = frame[names].to_numpy(dtype=np.float32, na_value=np.nan)
+    pipeline = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                         ("scale", RobustScaler()), ("kmeans", KMeans(n_clusters=k, n_init=10, random_state=0))])
+    labels = pipeline.fit_predict(x)
+    onnx_bytes = convert(pipeline, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
+    stamp = datetime.now(timezone.utc)
+    onnx_name = f"segments-{stamp:%Y%m%dT%H%M%S%f}.onnx"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / onnx_name).write_bytes(onnx_bytes)
+    card = {
+        "kind": "segments", "onnx_file": onnx_name, "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+        "created_at": stamp.isoformat(timespec="seconds"), "features": names, "k": k,
+        "typical": {n: float(np.nanmedian(frame[n])) if frame[n].notna().any() else 0.0 for n in names},
+        "training": {"source": source, "rows": int(len(frame)), **window,
+                     "data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()},
+        "model": f"SimpleImputer(median) + RobustScaler + KMeans(k={k}, n_init=10)",
+        "profiles": segment_profiles(frame, labels),
+        "metrics": {"inertia": float(pipeline.steps[-1][1].inertia_)},
+        "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+                     "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+    }
+    card_path = out_dir / onnx_name.replace(".onnx", ".json")
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    return card_path
+
+
+def segments_for_home(home, source: str | None, k: int) -> Path:
+    from datetime import date, timedelta
+
+    from appliance import features
+
+    latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
+    as_of = date.fromisoformat(latest[:10]) + timedelta(days=1) if latest else date.today()
+    features.build(home.store, as_of, chunk_customers=home.settings["features.chunk_customers"],
+                   horizon_days=home.settings["features.churn_horizon_days"],
+                   inactivity_days=home.settings["features.inactivity_days"])
+    frame = features.load(home.store, as_of)
+    if source:
+        chosen = {r[0] for r in home.store.query("SELECT customer_id FROM customers WHERE source = ?", (source,))}
+        frame = frame[frame.index.isin(chosen)]
+    return train_segments(frame, k=k, window={"as_of": as_of.isoformat()}, out_dir=home.path / "models",
+                          source=source)

@@ -116,3 +116,52 @@ def test_full_churn_set_cross_validated_auc(tmp_path, key_file):
                   check=True).stdout.strip().splitlines()
     card = json.loads(open(out[-1], encoding="utf-8").read())
     assert card["metrics"]["cv_roc_auc"] >= 0.86
+
+
+def test_segments_profiles_and_onnx_labels(churn_home):
+    frame = features.load(churn_home.store, AS_OF)
+    card_path = training.train_segments(frame, k=3, window={"as_of": "x"}, out_dir=churn_home.path / "models",
+                                        source="churn_modelling")
+    card = json.loads(card_path.read_text())
+    assert card["kind"] == "segments" and card["k"] == 3
+    assert sum(p["size"] for p in card["profiles"]) == len(frame)
+    for profile in card["profiles"]:
+        assert profile["name_zh"] and profile["name_en"] and profile["churn_rate"] is not None
+        assert {"recency_days", "frequency_365", "monetary_365", "products_mean"} <= set(profile)
+    assert len({p["name_zh"] for p in card["profiles"]}) == 3  # readable and distinct
+    from sklearn.cluster import KMeans
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import RobustScaler
+
+    x = frame[card["features"]].to_numpy(dtype=np.float32, na_value=np.nan)
+    reference = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                          ("scale", RobustScaler()), ("kmeans", KMeans(n_clusters=3, n_init=10, random_state=0))])
+    assert (Model(card_path).labels(x) == reference.fit_predict(x)).all()
+
+
+def test_segment_assignment_and_erasure(churn_home):
+    from appliance import subjects
+    from appliance.scoring import assign_segments
+
+    frame = features.load(churn_home.store, AS_OF)
+    card_path = training.train_segments(frame, k=3, window={"as_of": "x"}, out_dir=churn_home.path / "models",
+                                        source=None)
+    profiles = assign_segments(churn_home.store, Model(card_path), AS_OF)
+    assert sum(p["size"] for p in profiles) == 200
+    assert churn_home.store.scalar("SELECT count(*) FROM segment_profiles") == 3
+    customer = churn_home.store.scalar("SELECT customer_id FROM customer_segments LIMIT 1")
+    with churn_home.store.transaction():
+        counts = subjects.erase(churn_home.store, subjects.load(churn_home.store, customer))
+    assert counts["customer_segments"] == 1
+
+
+def test_cli_train_segments_prints_the_card_path_last(tmp_path, key_file):
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home, env_extra=env, check=True)
+    run_cli("ingest", "--home", home, "--source", "churn_modelling", DATA_DIR / "churn_sample", env_extra=env,
+            check=True)
+    out = run_cli("train", "segments", "--home", home, "--k", "3", env_extra=env, check=True).stdout.strip()
+    card = json.loads(open(out.splitlines()[-1], encoding="utf-8").read())
+    assert card["kind"] == "segments" and out.count("segment ") == 3
