@@ -696,13 +696,14 @@ def run_features(home, actor, as_of):
     """Compute every customer's features (and churn label, where knowable) as of a date."""
     from appliance import features
 
+    from appliance.jobs import recorded
+
     day = as_of.date()
-    home.audit.record(actor, "job.run", job="features", as_of=day.isoformat())
-    rows = features.build(home.store, day, chunk_customers=home.settings["features.chunk_customers"],
-                          horizon_days=home.settings["features.churn_horizon_days"],
-                          inactivity_days=home.settings["features.inactivity_days"])
-    home.audit.record(actor, "job.run", job="features", as_of=day.isoformat(), status="done", rows=rows)
-    click.echo(f"features of {rows} customers as of {day}")
+    with recorded(home, "features", actor) as outcome:
+        outcome["rows"] = features.build(home.store, day, chunk_customers=home.settings["features.chunk_customers"],
+                                         horizon_days=home.settings["features.churn_horizon_days"],
+                                         inactivity_days=home.settings["features.inactivity_days"])
+    click.echo(f"features of {outcome['rows']} customers as of {day}")
 
 
 @run.command("score")
@@ -718,18 +719,22 @@ def run_score(home, actor, as_of):
     model = Model(card)
     day = as_of.date()
     cut_offs = (home.settings["scoring.risk_medium"], home.settings["scoring.risk_high"])
-    home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=day.isoformat())
-    rows = score(home.store, model, day, cut_offs)
-    home.audit.record(actor, "job.run", job="score", as_of=day.isoformat(), status="done", rows=rows)
-    click.echo(f"scored {rows} customers as of {day} with {card.name}")
-    if list((home.path / "models").glob("segments-*.json")):
-        from appliance.scoring import assign_segments
+    from appliance.jobs import recorded
 
-        segments = Model(current_card(home.path / "models", "segments"))
-        home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=day.isoformat())
-        for profile in assign_segments(home.store, segments, day):
-            click.echo(f"  segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
-                       f"{profile['size']} customers")
+    home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=day.isoformat())
+    with recorded(home, "score", actor) as outcome:
+        outcome["rows"] = score(home.store, model, day, cut_offs)
+        profiles = []
+        if list((home.path / "models").glob("segments-*.json")):
+            from appliance.scoring import assign_segments
+
+            segments = Model(current_card(home.path / "models", "segments"))
+            home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=day.isoformat())
+            profiles = assign_segments(home.store, segments, day)
+    click.echo(f"scored {outcome['rows']} customers as of {day} with {card.name}")
+    for profile in profiles:
+        click.echo(f"  segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
+                   f"{profile['size']} customers")
 
 
 @run.command("tags")
@@ -739,12 +744,39 @@ def run_tags(home, actor, as_of):
     """Tag every customer and give each a lifecycle stage, from features (and scores) as of a date."""
     from appliance import tagging
 
+    from appliance.jobs import recorded
+
     day = as_of.date()
-    home.audit.record(actor, "job.run", job="tags", as_of=day.isoformat())
     rules = home.path / "tags.yaml"
-    rows = tagging.build(home.store, day, rules if rules.exists() else tagging.SHIPPED)
-    home.audit.record(actor, "job.run", job="tags", as_of=day.isoformat(), status="done", rows=rows)
-    click.echo(f"{rows} tags and stages given as of {day}")
+    with recorded(home, "tags", actor) as outcome:
+        outcome["rows"] = tagging.build(home.store, day, rules if rules.exists() else tagging.SHIPPED)
+    click.echo(f"{outcome['rows']} tags and stages given as of {day}")
+
+
+@run.command("nightly")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Default: today.")
+def run_nightly(home, actor, as_of):
+    """The nightly pipeline now: features, churn scores and segments (where models exist), tags."""
+    from datetime import date
+
+    from appliance.jobs import nightly, recorded
+
+    day = as_of.date() if as_of else date.today()
+    with recorded(home, "nightly", actor) as outcome:
+        outcome["rows"] = nightly(home, day)
+    click.echo(f"nightly pipeline done for {outcome['rows']} customers as of {day}")
+
+
+@run.command("inbox")
+@acting("data.ingest")
+def run_inbox(home, actor):
+    """Ingest every file waiting in the home's inbox/<source>/ folders (moved to done/ once in)."""
+    from appliance.jobs import inbox, recorded
+
+    with recorded(home, "inbox", actor) as outcome:
+        outcome["rows"] = inbox(home)
+    click.echo(f"inbox: {outcome['rows']} rows loaded")
 
 
 @run.command("retention")
@@ -756,12 +788,38 @@ def run_retention(home, actor, as_of):
 
     from appliance import retention
 
+    from appliance.jobs import recorded
+
     policy = retention.RetentionPolicy.load(home.path / "policies")
     day = as_of.date() if as_of else date.today()
-    with home.store.transaction():
-        counts = retention.purge(home.store, policy, day)
-        home.audit.record(actor, "retention.purge", as_of=day.isoformat(), counts=counts)
+    with recorded(home, "retention", actor) as outcome:
+        with home.store.transaction():
+            counts = retention.purge(home.store, policy, day)
+            home.audit.record(actor, "retention.purge", as_of=day.isoformat(), counts=counts)
+        outcome["rows"] = sum(counts.values())
     click.echo("purged: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+
+
+@cli.command()
+@home_option
+@key_file_option
+def scheduler(home_dir, key_file):
+    """Run the scheduler in the foreground (its own process): nightly pipeline, inbox, retention, by cron."""
+    from appliance.jobs import scheduler as build_scheduler
+
+    path = resolve_home(home_dir)
+    credentials = credentials_from(key_file)
+    if credentials.passphrase is not None:  # asked once: scheduled runs have no terminal to prompt on
+        passphrase = credentials.passphrase()
+        credentials = Credentials(passphrase=lambda: passphrase)
+    with Home.open(path, credentials) as home:
+        runner = build_scheduler(home, credentials)
+    for job in runner.get_jobs():
+        click.echo(f"{job.id:10} {job.trigger}")
+    try:
+        runner.start()
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("scheduler stopped")
 
 
 def main() -> None:

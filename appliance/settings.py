@@ -51,6 +51,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scoring.risk_medium", 0.3, float, "Churn probability from which a customer's risk band is medium.",
             0.0, 1.0),
     Setting("scoring.risk_high", 0.6, float, "Churn probability from which a customer's risk band is high.", 0.0, 1.0),
+    Setting("schedule.nightly", "0 1 * * *", str,
+            "Cron schedule of the nightly pipeline: features, scores and segments, tags."),
+    Setting("schedule.inbox", "*/15 * * * *", str, "Cron schedule of ingesting the files waiting in inbox/<source>/."),
+    Setting("schedule.retention", "0 3 * * sun", str,
+            "Cron schedule of the retention purge. Name weekdays (mon..sun): APScheduler 3 reads 0 as Monday."),
     Setting("sources.dir", "sources", str,
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
 )

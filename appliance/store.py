@@ -238,7 +238,7 @@ def _users_and_audit(store: Store) -> None:
     """)
 
 
-@migration(3, "customer features, churn scores, segments and tags as of a date")
+@migration(3, "customer features, churn scores, segments, tags and job runs")
 def _customer_features(store: Store) -> None:
     _run_script(store, """
     CREATE TABLE customer_features (
@@ -288,5 +288,8 @@ def _customer_features(store: Store) -> None:
         customer_id TEXT NOT NULL, as_of TEXT NOT NULL, segment INTEGER NOT NULL, model_sha256 TEXT NOT NULL,
         PRIMARY KEY (customer_id, as_of));
     CREATE TABLE segment_profiles (as_of TEXT NOT NULL, segment INTEGER NOT NULL, profile TEXT NOT NULL,
-        PRIMARY KEY (as_of, segment))
+        PRIMARY KEY (as_of, segment));
+    CREATE TABLE job_runs (
+        run_id INTEGER PRIMARY KEY, job TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
+        status TEXT NOT NULL, rows INTEGER, error TEXT)
     """)

@@ -1,0 +1,154 @@
+"""The pipeline's jobs, run now (`appliance run JOB`) or on a schedule (`appliance scheduler`).
+
+Every run is recorded in `job_runs` (start, end, status, rows, a safe error message) and in the audit log.
+Runs never overlap: one lock file in the home is held for the length of a run, across processes, so the
+scheduler and a person at the command line cannot write the same tables at once; a run that finds it held is
+recorded as skipped. Each step writes its results in one transaction, so a failed run leaves the previous
+results whole.
+
+The scheduler is APScheduler 3.x (the stable line), in its own process, never inside the console's web workers;
+schedules are cron expressions from the settings (`schedule.*`).
+"""
+
+import fcntl
+import os
+import shutil
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from appliance.access import Actor, system
+from appliance.errors import ApplianceError, ConfigError
+
+LOCK = "jobs.lock"
+INBOX = "inbox"
+
+
+class JobBusy(ApplianceError):
+    code = "busy"
+    exit_code = 8
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@contextmanager
+def recorded(home, job: str, actor: Actor):
+    """Hold the home's job lock, record the run, and its outcome; yields a dict for the row count."""
+    handle = open(home.path / LOCK, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        with home.store.transaction():
+            home.store.execute("INSERT INTO job_runs (job, started_at, finished_at, status, rows, error) "
+                               "VALUES (?, ?, ?, 'skipped', 0, 'another job was running')", (job, _now(), _now()))
+            home.audit.record(actor, "job.run", job=job, status="skipped")
+        raise JobBusy(f"job '{job}' not run: another job is running on this home") from None
+    outcome = {"rows": 0}
+    with home.store.transaction():
+        run_id = home.store.execute("INSERT INTO job_runs (job, started_at, status) VALUES (?, ?, 'running')",
+                                    (job, _now())).lastrowid
+        home.audit.record(actor, "job.run", job=job, run=run_id, status="started")
+    try:
+        yield outcome
+    except Exception as exc:
+        message = exc.message if isinstance(exc, ApplianceError) else f"internal error ({type(exc).__name__})"
+        with home.store.transaction():
+            home.store.execute("UPDATE job_runs SET finished_at = ?, status = 'failed', error = ? WHERE run_id = ?",
+                               (_now(), message, run_id))
+            home.audit.record(actor, "job.run", job=job, run=run_id, status="failed")
+        raise
+    else:
+        with home.store.transaction():
+            home.store.execute("UPDATE job_runs SET finished_at = ?, status = 'ok', rows = ? WHERE run_id = ?",
+                               (_now(), outcome["rows"], run_id))
+            home.audit.record(actor, "job.run", job=job, run=run_id, status="ok", rows=outcome["rows"])
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def nightly(home, as_of: date) -> int:
+    """Features, churn scores (and segments, where a model exists), tags: the nightly pipeline, in order."""
+    from appliance import features, tagging
+    from appliance.models import Model
+    from appliance.scoring import assign_segments, current_card, score
+
+    settings = home.settings
+    rows = features.build(home.store, as_of, chunk_customers=settings["features.chunk_customers"],
+                          horizon_days=settings["features.churn_horizon_days"],
+                          inactivity_days=settings["features.inactivity_days"])
+    models = home.path / "models"
+    if list(models.glob("churn-*.json")):
+        score(home.store, Model(current_card(models)), as_of,
+              (settings["scoring.risk_medium"], settings["scoring.risk_high"]))
+    if list(models.glob("segments-*.json")):
+        assign_segments(home.store, Model(current_card(models, "segments")), as_of)
+    rules = home.path / "tags.yaml"
+    tagging.build(home.store, as_of, rules if rules.exists() else tagging.SHIPPED)
+    return rows
+
+
+def inbox(home) -> int:
+    """Ingest every file waiting in inbox/<source>/ as the system, a batch per source; files that went in are
+    moved to inbox/<source>/done/, files of a refused batch stay where they are."""
+    rows = 0
+    root = home.path / INBOX
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()):
+        waiting = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not waiting:
+            continue
+        report = home.ingestor(system("inbox")).ingest(home.mapping(folder.name), waiting)
+        rows += report.rows_loaded
+        done = folder / "done"
+        done.mkdir(exist_ok=True)
+        for path in waiting:
+            shutil.move(str(path), done / path.name)
+    return rows
+
+
+def retention(home, as_of: date) -> int:
+    from appliance import retention as purge
+
+    policy = purge.RetentionPolicy.load(home.path / "policies")
+    with home.store.transaction():
+        counts = purge.purge(home.store, policy, as_of)
+        home.audit.record(system("retention"), "retention.purge", as_of=as_of.isoformat(), counts=counts)
+    return sum(counts.values())
+
+
+SCHEDULED = {"nightly": "schedule.nightly", "inbox": "schedule.inbox", "retention": "schedule.retention"}
+
+
+def run_scheduled(home_path: Path, credentials, job: str) -> None:
+    """One scheduled run, in the scheduler's process: opens the home, runs, records; never raises."""
+    from appliance.home import Home
+
+    try:
+        with Home.open(home_path, credentials) as home, recorded(home, job, system("scheduler")) as outcome:
+            if job == "nightly":
+                outcome["rows"] = nightly(home, date.today())
+            elif job == "inbox":
+                outcome["rows"] = inbox(home)
+            else:
+                outcome["rows"] = retention(home, date.today())
+    except Exception:  # noqa: BLE001 - recorded in job_runs already; the scheduler keeps running
+        pass
+
+
+def scheduler(home, credentials):
+    """A blocking APScheduler with one cron job per scheduled job; never two runs of one job at once."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    runner = BlockingScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+                               timezone=os.environ.get("TZ", "Asia/Shanghai"))
+    for job, setting in SCHEDULED.items():
+        try:
+            trigger = CronTrigger.from_crontab(home.settings[setting], timezone=runner.timezone)
+        except ValueError:
+            raise ConfigError(f"setting '{setting}' is not a cron expression (minute hour day month weekday)") from None
+        runner.add_job(run_scheduled, trigger, args=(home.path, credentials, job), id=job, name=job)
+    return runner
