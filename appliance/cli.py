@@ -723,7 +723,7 @@ def run_score(home, actor, as_of):
 
     home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=day.isoformat())
     with recorded(home, "score", actor) as outcome:
-        outcome["rows"] = score(home.store, model, day, cut_offs)
+        outcome["rows"] = score(home.store, model, day, cut_offs, drift_threshold=home.settings["drift.psi_threshold"])
         profiles = []
         if list((home.path / "models").glob("segments-*.json")):
             from appliance.scoring import assign_segments
@@ -732,6 +732,9 @@ def run_score(home, actor, as_of):
             home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=day.isoformat())
             profiles = assign_segments(home.store, segments, day)
     click.echo(f"scored {outcome['rows']} customers as of {day} with {card.name}")
+    last = model.card["drift"][-1]
+    click.echo(f"  drift: max PSI {last['max_psi']:.3f}" + (f", FLAGGED: {', '.join(last['over_threshold'])}"
+                                                             if last["flagged"] else ", within threshold"))
     for profile in profiles:
         click.echo(f"  segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
                    f"{profile['size']} customers")

@@ -83,7 +83,7 @@ def nightly(home, as_of: date) -> int:
     models = home.path / "models"
     if list(models.glob("churn-*.json")):
         score(home.store, Model(current_card(models)), as_of,
-              (settings["scoring.risk_medium"], settings["scoring.risk_high"]))
+              (settings["scoring.risk_medium"], settings["scoring.risk_high"]), drift_threshold=settings["drift.psi_threshold"])
     if list(models.glob("segments-*.json")):
         assign_segments(home.store, Model(current_card(models, "segments")), as_of)
     rules = home.path / "tags.yaml"

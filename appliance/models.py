@@ -103,9 +103,17 @@ class Model:
                                                         providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - onnxruntime raises its own untyped errors for a corrupt file
             raise ModelError(f"{onnx_path.name}: onnxruntime cannot load it") from None
+        self.card_path = card_path
         self.features: list[str] = self.card["features"]
         self.typical = np.array([self.card["typical"][f] for f in self.features], dtype=np.float32)
         self._input = self.session.get_inputs()[0].name
+
+    def record_drift(self, entry: dict) -> None:
+        """Append a scoring run's drift summary to the card (the .onnx file and its hash are untouched)."""
+        self.card.setdefault("drift", []).append(entry)
+        temporary = self.card_path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(self.card, indent=2, ensure_ascii=False), encoding="utf-8")
+        temporary.replace(self.card_path)
 
     def matrix(self, frame) -> np.ndarray:
         return frame[self.features].to_numpy(dtype=np.float32, na_value=np.nan)

@@ -20,8 +20,13 @@ def current_card(models_dir: Path, kind: str = "churn") -> Path:
     return cards[-1]  # names carry their creation time
 
 
-def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float], batch: int = 20_000) -> int:
-    """Score the customers whose features exist for `as_of`; their rows for that date are replaced whole."""
+def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float], batch: int = 20_000,
+          drift_threshold: float = 0.2) -> int:
+    """Score the customers whose features exist for `as_of`; their rows for that date are replaced whole.
+    Drift against the training data is measured on the way and written to the model card."""
+    from appliance.drift import Monitor
+
+    monitor = Monitor(model.card)
     frame = features.load(store, as_of)
     if frame.empty:
         raise ModelError(f"no features as of {as_of}: run `appliance run features --as-of {as_of}` first")
@@ -32,6 +37,9 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
             part = frame.iloc[start:start + batch]
             x = model.matrix(part)
             probabilities = model.probabilities(x)
+            for i, name in enumerate(model.features):
+                monitor.add(name, x[:, i])
+            monitor.add("churn_probability", probabilities)
             reasons = model.reasons(x)
             store.executemany(
                 "INSERT INTO customer_scores VALUES (?,?,?,?,?,?,?,?)",
@@ -39,6 +47,12 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
                   json.dumps([r.text("zh") for r in rs], ensure_ascii=False),
                   json.dumps([r.text("en") for r in rs]), stamp)
                  for customer, p, rs in zip(part.index, probabilities, reasons)])
+        drift = monitor.result(drift_threshold)
+        store.execute("INSERT OR REPLACE INTO drift_runs VALUES (?,?,?,?,?)",
+                      (as_of.isoformat(), model.card["sha256"], stamp, int(drift["flagged"]), json.dumps(drift)))
+    model.record_drift({"as_of": as_of.isoformat(), "at": stamp, "flagged": drift["flagged"],
+                        "over_threshold": drift["over_threshold"],
+                        "max_psi": max(drift["psi"].values(), default=0.0)})
     return len(frame)
 
 

@@ -238,7 +238,7 @@ def _users_and_audit(store: Store) -> None:
     """)
 
 
-@migration(3, "customer features, churn scores, segments, tags and job runs")
+@migration(3, "customer features, churn scores, segments, tags, drift and job runs")
 def _customer_features(store: Store) -> None:
     _run_script(store, """
     CREATE TABLE customer_features (
@@ -289,6 +289,8 @@ def _customer_features(store: Store) -> None:
         PRIMARY KEY (customer_id, as_of));
     CREATE TABLE segment_profiles (as_of TEXT NOT NULL, segment INTEGER NOT NULL, profile TEXT NOT NULL,
         PRIMARY KEY (as_of, segment));
+    CREATE TABLE drift_runs (as_of TEXT NOT NULL, model_sha256 TEXT NOT NULL, measured_at TEXT NOT NULL,
+        flagged INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY (as_of, model_sha256));
     CREATE TABLE job_runs (
         run_id INTEGER PRIMARY KEY, job TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
         status TEXT NOT NULL, rows INTEGER, error TEXT)

@@ -97,6 +97,11 @@ def train_churn(train: pd.DataFrame, holdout: pd.DataFrame, *, holdout_kind: str
     x, y = train[names].to_numpy(dtype=np.float32, na_value=np.nan), train["churn_label"].to_numpy(dtype=int)
     pipeline = _pipeline().fit(x, y)
     onnx_bytes = to_onnx(pipeline, len(names))
+    from appliance.drift import reference
+
+    train_scores = onnx_probabilities(onnx_bytes, x)
+    references = {n: reference(x[:, i].astype(float)) for i, n in enumerate(names)}
+    references["churn_probability"] = reference(train_scores.astype(float))
     hx = holdout[names].to_numpy(dtype=np.float32, na_value=np.nan)
     measured = metrics(holdout["churn_label"].to_numpy(dtype=int), onnx_probabilities(onnx_bytes, hx))
     measured["holdout"] = holdout_kind
@@ -115,7 +120,7 @@ def train_churn(train: pd.DataFrame, holdout: pd.DataFrame, *, holdout_kind: str
         "training": {"source": source, "rows": int(len(train)), "positives": int(y.sum()), **window,
                      "data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()},
         "model": "SimpleImputer(median) + GradientBoostingClassifier(200 trees, depth 3, rate 0.05, subsample 0.8)",
-        "metrics": measured,
+        "metrics": measured, "reference": references, "drift": [],
         "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
                      "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
     }

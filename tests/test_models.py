@@ -165,3 +165,23 @@ def test_cli_train_segments_prints_the_card_path_last(tmp_path, key_file):
     out = run_cli("train", "segments", "--home", home, "--k", "3", env_extra=env, check=True).stdout.strip()
     card = json.loads(open(out.splitlines()[-1], encoding="utf-8").read())
     assert card["kind"] == "segments" and out.count("segment ") == 3
+
+
+def test_drift_is_measured_flagged_and_written_to_the_card(trained):
+    from appliance.drift import counts, psi, reference
+
+    same = np.random.default_rng(0).normal(size=5000)
+    ref = reference(same)
+    assert psi(ref["shares"], counts(same, ref["edges"])) < 0.01
+    assert psi(ref["shares"], counts(same + 1.5, ref["edges"])) > 0.2
+    home, card_path = trained
+    score(home.store, Model(card_path), AS_OF, (0.3, 0.6), drift_threshold=0.2)
+    first = json.loads(card_path.read_text())["drift"][-1]
+    assert "age" not in first["over_threshold"]  # the same population it learned from
+    home.store.execute("UPDATE customer_features SET age = age + 30")
+    score(home.store, Model(card_path), AS_OF, (0.3, 0.6), drift_threshold=0.2)
+    card = json.loads(card_path.read_text())
+    assert len(card["drift"]) == 2 and card["drift"][-1]["flagged"] and "age" in card["drift"][-1]["over_threshold"]
+    stored = json.loads(home.store.scalar("SELECT result FROM drift_runs WHERE as_of = ?", (AS_OF.isoformat(),)))
+    assert stored["psi"]["age"] > 0.2 and stored["flagged"]
+    Model(card_path)  # the card changed, the model file did not: it still loads
