@@ -2,6 +2,7 @@
 Every failure is one line on stderr and a non-zero exit; no traceback reaches the user."""
 
 import functools
+import json
 import logging
 import os
 import sys
@@ -327,6 +328,45 @@ def demo_data(customers, seed, months, out):
     click.echo(", ".join(f"{v} {k}" for k, v in vars(counts).items()) + f" written to {out}")
 
 
+def _demo_insights(home: Home) -> None:
+    """Install the shipped models (trained on this demo's data) if the home has none, then run the nightly
+    pipeline as of the day after the data ends, and say what it found."""
+    import shutil
+    from datetime import date, timedelta
+
+    from appliance import tagging
+    from appliance.access import system
+    from appliance.jobs import nightly, recorded
+
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    models = home.path / "models"
+    models.mkdir(exist_ok=True)
+    if not list(models.glob("churn-*.json")):
+        for path in sorted(shipped.glob("*-*.onnx")) + sorted(shipped.glob("*-*.json")):
+            shutil.copy(path, models / path.name)
+            if path.suffix == ".json":
+                home.audit.record(system("demo"), "model.install", model=path.name)
+    latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
+    as_of = date.fromisoformat(latest[:10]) + timedelta(days=1)
+    with recorded(home, "nightly", system("demo")) as outcome:
+        outcome["rows"] = nightly(home, as_of)
+    bands = dict(home.store.query("SELECT risk_band, count(*) FROM customer_scores WHERE as_of = ? GROUP BY 1",
+                                  (as_of.isoformat(),)))
+    names = [json.loads(r[0])["name_zh"] for r in
+             home.store.query("SELECT profile FROM segment_profiles WHERE as_of = ? ORDER BY segment",
+                              (as_of.isoformat(),))]
+    top = list(tagging.counts(home.store, as_of).items())[:5]
+    from appliance.scoring import current_card
+
+    drift = json.loads(current_card(models).read_text(encoding="utf-8"))["drift"][-1]
+    click.echo(f"4. insights as of {as_of} (shipped models): {outcome['rows']} customers; churn risk high "
+               f"{bands.get('high', 0)}, medium {bands.get('medium', 0)}, low {bands.get('low', 0)}; "
+               f"segments {', '.join(names)}; top tags " + ", ".join(f"{t} {n}" for t, n in top))
+    click.echo(f"   drift against the model's training data: max PSI {drift['max_psi']:.2f}"
+               + (f", flagged ({', '.join(drift['over_threshold'][:4])}...): retrain with `appliance train churn`"
+                  if drift["flagged"] else ", within threshold"))
+
+
 @cli.command()
 @click.option("--dir", "directory", default="demo", show_default=True, type=click.Path(file_okay=False),
               help="Working folder: data/, home/ and the key file demo.key beside the home.")
@@ -372,8 +412,9 @@ def demo(directory, customers, seed):
         counts = {t: home.store.scalar(f"SELECT count(*) FROM {t}") for t in
                   ("customers", "accounts", "transactions", "interactions", "digital_events", "vault")}
         click.echo("   store: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        _demo_insights(home)
         entries = home.audit.verify()
-        click.echo(f"4. audit log: {entries.message}")
+        click.echo(f"5. audit log: {entries.message}")
     click.echo(f"Done. Explore with: .venv/bin/appliance status --home {home_path} --key-file {key}\n"
                f"  acting as the admin: APPLIANCE_USER=admin APPLIANCE_USER_PASSWORD=$(cat {password_file}) "
                f".venv/bin/appliance quarantine --home {home_path} --key-file {key}")

@@ -185,3 +185,15 @@ def test_drift_is_measured_flagged_and_written_to_the_card(trained):
     stored = json.loads(home.store.scalar("SELECT result FROM drift_runs WHERE as_of = ?", (AS_OF.isoformat(),)))
     assert stored["psi"]["age"] > 0.2 and stored["flagged"]
     Model(card_path)  # the card changed, the model file did not: it still loads
+
+
+def test_shipped_default_models_load_and_know_their_features():
+    from appliance.scoring import current_card
+
+    shipped = DATA_DIR.parent.parent / "models"
+    for kind in ("churn", "segments"):
+        model = Model(current_card(shipped, kind))  # the hash check passes
+        assert set(model.features) <= set(features.FEATURE_NAMES)
+        assert model.card["training"]["source"] is None or model.card["training"]["source"] == "demo"
+    churn = json.loads(current_card(shipped).read_text())
+    assert churn["metrics"]["holdout"].startswith("time-based") and churn["metrics"]["roc_auc"] > 0.8
