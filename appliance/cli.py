@@ -680,19 +680,22 @@ def train():
     """Train models on the box from the bank's own data (needs the train extra: scikit-learn, skl2onnx)."""
 
 
+def _training():
+    """The training module, which needs the train extra (scikit-learn, skl2onnx, onnx)."""
+    try:
+        from appliance import training
+    except ImportError:
+        raise click.ClickException("training needs the train extra: pip install 'insight-appliance[train]'") from None
+    return training
+
+
 @train.command("churn")
 @acting("jobs.run")
 @click.option("--source", help="Train on this source's customers only.")
 @click.option("--cv", "folds", type=click.IntRange(2, 20), help="Also report K-fold cross-validated ROC-AUC.")
 def train_churn(home, actor, source, folds):
     """Fit a churn model, convert it to ONNX, write it and its card; prints the card's path last."""
-    import json
-
-    try:
-        from appliance.training import churn_for_home
-    except ImportError:
-        raise click.ClickException("training needs the train extra: pip install 'insight-appliance[train]'") from None
-    card_path = churn_for_home(home, source, folds)
+    card_path = _training().churn_for_home(home, source, folds)
     card = json.loads(card_path.read_text(encoding="utf-8"))
     home.audit.record(actor, "model.train", kind="churn", source=source, model=card["sha256"],
                       roc_auc=round(card["metrics"]["roc_auc"], 4), rows=card["training"]["rows"])
@@ -709,13 +712,7 @@ def train_churn(home, actor, source, folds):
 @click.option("--k", type=click.IntRange(2, 30), default=6, show_default=True, help="How many segments.")
 def train_segments(home, actor, source, k):
     """Fit customer segments (KMeans on scaled behaviour features) to ONNX with profiles; prints the card last."""
-    import json
-
-    try:
-        from appliance.training import segments_for_home
-    except ImportError:
-        raise click.ClickException("training needs the train extra: pip install 'insight-appliance[train]'") from None
-    card_path = segments_for_home(home, source, k)
+    card_path = _training().segments_for_home(home, source, k)
     card = json.loads(card_path.read_text(encoding="utf-8"))
     home.audit.record(actor, "model.train", kind="segments", source=source, model=card["sha256"], k=k)
     for profile in card["profiles"]:

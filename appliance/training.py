@@ -48,6 +48,32 @@ def onnx_probabilities(onnx_bytes: bytes, x: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[1][:, 1]
 
 
+def _typical(frame: pd.DataFrame, names: list[str]) -> dict[str, float]:
+    """Training medians: the reference point for reasons."""
+    return {n: float(np.nanmedian(frame[n])) if frame[n].notna().any() else 0.0 for n in names}
+
+
+def _write_model(kind: str, onnx_bytes: bytes, card: dict, out_dir: Path) -> Path:
+    """Write `<kind>-<time>.onnx` and its card (with the file's sha256 and every library's version)."""
+    import onnx
+    import onnxruntime
+    import skl2onnx
+    import sklearn
+
+    stamp = datetime.now(timezone.utc)
+    onnx_name = f"{kind}-{stamp:%Y%m%dT%H%M%S%f}.onnx"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / onnx_name).write_bytes(onnx_bytes)
+    card = {"kind": kind, "onnx_file": onnx_name, "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+            "created_at": stamp.isoformat(timespec="seconds"), **card,
+            "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+                         "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__,
+                         "onnxruntime": onnxruntime.__version__}}
+    card_path = out_dir / onnx_name.replace(".onnx", ".json")
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    return card_path
+
+
 def usable_features(frame: pd.DataFrame) -> list[str]:
     """Features that carry information in this training data (not all empty, not constant)."""
     return [f for f in FEATURE_NAMES if frame[f].notna().any() and frame[f].nunique(dropna=True) > 1]
@@ -85,11 +111,6 @@ def cross_validated_auc(x: np.ndarray, y: np.ndarray, folds: int) -> list[float]
 def train_churn(train: pd.DataFrame, holdout: pd.DataFrame, *, holdout_kind: str, window: dict, folds: int | None,
                 out_dir: Path, source: str | None) -> Path:
     """Fit on `train`, measure on `holdout`, write the .onnx and its card; returns the card's path."""
-    import onnx
-    import onnxruntime
-    import skl2onnx
-    import sklearn
-
     train, holdout = train[train["churn_label"].notna()], holdout[holdout["churn_label"].notna()]
     if len(train) < 50 or train["churn_label"].nunique() < 2:
         raise TrainingError("too few labelled customers to train on (need at least 50, both churned and not)")
@@ -109,24 +130,13 @@ def train_churn(train: pd.DataFrame, holdout: pd.DataFrame, *, holdout_kind: str
         fold_scores = cross_validated_auc(x, y, folds)
         measured["cv_roc_auc"] = float(np.mean(fold_scores))
         measured["cv_fold_roc_auc"] = fold_scores
-    stamp = datetime.now(timezone.utc)
-    onnx_name = f"churn-{stamp:%Y%m%dT%H%M%S%f}.onnx"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / onnx_name).write_bytes(onnx_bytes)
-    card = {
-        "kind": "churn", "onnx_file": onnx_name, "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
-        "created_at": stamp.isoformat(timespec="seconds"), "features": names,
-        "typical": {n: float(np.nanmedian(train[n])) if train[n].notna().any() else 0.0 for n in names},
+    return _write_model("churn", onnx_bytes, {
+        "features": names, "typical": _typical(train, names),
         "training": {"source": source, "rows": int(len(train)), "positives": int(y.sum()), **window,
                      "data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()},
         "model": "SimpleImputer(median) + GradientBoostingClassifier(200 trees, depth 3, rate 0.05, subsample 0.8)",
         "metrics": measured, "reference": references, "drift": [],
-        "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-                     "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
-    }
-    card_path = out_dir / onnx_name.replace(".onnx", ".json")
-    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
-    return card_path
+    }, out_dir)
 
 
 def churn_for_home(home, source: str | None, folds: int | None) -> Path:
@@ -253,10 +263,6 @@ def segment_profiles(frame: pd.DataFrame, labels: np.ndarray, churn: pd.Series |
 
 
 def train_segments(frame: pd.DataFrame, *, k: int, window: dict, out_dir: Path, source: str | None) -> Path:
-    import onnx
-    import onnxruntime
-    import skl2onnx
-    import sklearn
     from skl2onnx import to_onnx as convert
     from sklearn.cluster import KMeans
     from sklearn.impute import SimpleImputer
@@ -271,25 +277,13 @@ def train_segments(frame: pd.DataFrame, *, k: int, window: dict, out_dir: Path, 
                          ("scale", RobustScaler()), ("kmeans", KMeans(n_clusters=k, n_init=10, random_state=0))])
     labels = pipeline.fit_predict(x)
     onnx_bytes = convert(pipeline, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
-    stamp = datetime.now(timezone.utc)
-    onnx_name = f"segments-{stamp:%Y%m%dT%H%M%S%f}.onnx"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / onnx_name).write_bytes(onnx_bytes)
-    card = {
-        "kind": "segments", "onnx_file": onnx_name, "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
-        "created_at": stamp.isoformat(timespec="seconds"), "features": names, "k": k,
-        "typical": {n: float(np.nanmedian(frame[n])) if frame[n].notna().any() else 0.0 for n in names},
+    return _write_model("segments", onnx_bytes, {
+        "features": names, "k": k, "typical": _typical(frame, names),
         "training": {"source": source, "rows": int(len(frame)), **window,
                      "data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()},
         "model": f"SimpleImputer(median) + RobustScaler + KMeans(k={k}, n_init=10)",
-        "profiles": segment_profiles(frame, labels),
-        "metrics": {"inertia": float(pipeline.steps[-1][1].inertia_)},
-        "versions": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-                     "skl2onnx": skl2onnx.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
-    }
-    card_path = out_dir / onnx_name.replace(".onnx", ".json")
-    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
-    return card_path
+        "profiles": segment_profiles(frame, labels), "metrics": {"inertia": float(pipeline.steps[-1][1].inertia_)},
+    }, out_dir)
 
 
 def segments_for_home(home, source: str | None, k: int) -> Path:
