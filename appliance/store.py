@@ -97,6 +97,12 @@ class Store:
     def query(self, sql: str, params: Sequence | dict = ()) -> list[sqlcipher3.Row]:
         return self.conn.execute(sql, params).fetchall()
 
+    def rows(self, sql: str, params: Sequence | dict = ()) -> list[tuple]:
+        """Plain tuples: cheaper than Row objects for bulk reads into a DataFrame."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, params).fetchall()
+
     def scalar(self, sql: str, params: Sequence | dict = ()):
         row = self.conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
