@@ -349,7 +349,7 @@ def _demo_insights(home: Home) -> None:
     latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
     as_of = date.fromisoformat(latest[:10]) + timedelta(days=1)
     with recorded(home, "nightly", system("demo")) as outcome:
-        outcome["rows"] = nightly(home, as_of)
+        outcome["rows"] = nightly(home, as_of, system("demo"))
     bands = dict(home.store.query("SELECT risk_band, count(*) FROM customer_scores WHERE as_of = ? GROUP BY 1",
                                   (as_of.isoformat(),)))
     names = [json.loads(r[0])["name_zh"] for r in
@@ -732,15 +732,11 @@ def run():
               help="Compute features from what happened before this date.")
 def run_features(home, actor, as_of):
     """Compute every customer's features (and churn label, where knowable) as of a date."""
-    from appliance import features
-
-    from appliance.jobs import recorded
+    from appliance.jobs import build_features, recorded
 
     day = as_of.date()
     with recorded(home, "features", actor) as outcome:
-        outcome["rows"] = features.build(home.store, day, chunk_customers=home.settings["features.chunk_customers"],
-                                         horizon_days=home.settings["features.churn_horizon_days"],
-                                         inactivity_days=home.settings["features.inactivity_days"])
+        outcome["rows"] = build_features(home, day)
     click.echo(f"features of {outcome['rows']} customers as of {day}")
 
 
@@ -750,29 +746,14 @@ def run_features(home, actor, as_of):
               help="Score the features computed as of this date.")
 def run_score(home, actor, as_of):
     """Churn probability, risk band and top-3 reasons (zh/en) for every customer, with the current model."""
-    from appliance.models import Model
-    from appliance.scoring import current_card, score
+    from appliance.jobs import recorded, score_customers
 
-    card = current_card(home.path / "models")
-    model = Model(card)
     day = as_of.date()
-    cut_offs = (home.settings["scoring.risk_medium"], home.settings["scoring.risk_high"])
-    from appliance.jobs import recorded
-
-    home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=day.isoformat())
     with recorded(home, "score", actor) as outcome:
-        outcome["rows"] = score(home.store, model, day, cut_offs, drift_threshold=home.settings["drift.psi_threshold"])
-        profiles = []
-        if list((home.path / "models").glob("segments-*.json")):
-            from appliance.scoring import assign_segments
-
-            segments = Model(current_card(home.path / "models", "segments"))
-            home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=day.isoformat())
-            profiles = assign_segments(home.store, segments, day)
-    click.echo(f"scored {outcome['rows']} customers as of {day} with {card.name}")
-    last = model.card["drift"][-1]
-    click.echo(f"  drift: max PSI {last['max_psi']:.3f}" + (f", FLAGGED: {', '.join(last['over_threshold'])}"
-                                                             if last["flagged"] else ", within threshold"))
+        outcome["rows"], drift, profiles = score_customers(home, day, actor)
+    click.echo(f"scored {outcome['rows']} customers as of {day}")
+    click.echo(f"  drift: max PSI {drift['max_psi']:.3f}" + (f", FLAGGED: {', '.join(drift['over_threshold'])}"
+                                                              if drift["flagged"] else ", within threshold"))
     for profile in profiles:
         click.echo(f"  segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
                    f"{profile['size']} customers")
@@ -783,14 +764,11 @@ def run_score(home, actor, as_of):
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True)
 def run_tags(home, actor, as_of):
     """Tag every customer and give each a lifecycle stage, from features (and scores) as of a date."""
-    from appliance import tagging
-
-    from appliance.jobs import recorded
+    from appliance.jobs import recorded, tag_customers
 
     day = as_of.date()
-    rules = home.path / "tags.yaml"
     with recorded(home, "tags", actor) as outcome:
-        outcome["rows"] = tagging.build(home.store, day, rules if rules.exists() else tagging.SHIPPED)
+        outcome["rows"] = tag_customers(home, day)
     click.echo(f"{outcome['rows']} tags and stages given as of {day}")
 
 
@@ -805,7 +783,7 @@ def run_nightly(home, actor, as_of):
 
     day = as_of.date() if as_of else date.today()
     with recorded(home, "nightly", actor) as outcome:
-        outcome["rows"] = nightly(home, day)
+        outcome["rows"] = nightly(home, day, actor)
     click.echo(f"nightly pipeline done for {outcome['rows']} customers as of {day}")
 
 
@@ -827,16 +805,11 @@ def run_retention(home, actor, as_of):
     """Purge customer-level rows older than policies/retention.yaml allows; counts go to the audit log."""
     from datetime import date
 
-    from appliance import retention
+    from appliance.jobs import recorded, retention
 
-    from appliance.jobs import recorded
-
-    policy = retention.RetentionPolicy.load(home.path / "policies")
     day = as_of.date() if as_of else date.today()
     with recorded(home, "retention", actor) as outcome:
-        with home.store.transaction():
-            counts = retention.purge(home.store, policy, day)
-            home.audit.record(actor, "retention.purge", as_of=day.isoformat(), counts=counts)
+        counts = retention(home, day, actor)
         outcome["rows"] = sum(counts.values())
     click.echo("purged: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
 

@@ -70,24 +70,49 @@ def recorded(home, job: str, actor: Actor):
         handle.close()
 
 
-def nightly(home, as_of: date) -> int:
-    """Features, churn scores (and segments, where a model exists), tags: the nightly pipeline, in order."""
-    from appliance import features, tagging
+def build_features(home, as_of: date) -> int:
+    """Every customer's features as of the date, with the home's settings."""
+    from appliance import features
+
+    settings = home.settings
+    return features.build(home.store, as_of, chunk_customers=settings["features.chunk_customers"],
+                          horizon_days=settings["features.churn_horizon_days"],
+                          inactivity_days=settings["features.inactivity_days"])
+
+
+def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[dict]]:
+    """Churn scores with the current model (and segments, where a segments model exists), each model run in
+    the audit log; returns (customers scored, the run's drift summary, segment profiles)."""
     from appliance.models import Model
     from appliance.scoring import assign_segments, current_card, score
 
-    settings = home.settings
-    rows = features.build(home.store, as_of, chunk_customers=settings["features.chunk_customers"],
-                          horizon_days=settings["features.churn_horizon_days"],
-                          inactivity_days=settings["features.inactivity_days"])
-    models = home.path / "models"
-    if list(models.glob("churn-*.json")):
-        score(home.store, Model(current_card(models)), as_of,
-              (settings["scoring.risk_medium"], settings["scoring.risk_high"]), drift_threshold=settings["drift.psi_threshold"])
+    settings, models = home.settings, home.path / "models"
+    churn = Model(current_card(models))
+    home.audit.record(actor, "model.score", model=churn.card["sha256"], as_of=as_of.isoformat())
+    rows = score(home.store, churn, as_of, (settings["scoring.risk_medium"], settings["scoring.risk_high"]),
+                 drift_threshold=settings["drift.psi_threshold"])
+    profiles = []
     if list(models.glob("segments-*.json")):
-        assign_segments(home.store, Model(current_card(models, "segments")), as_of)
+        segments = Model(current_card(models, "segments"))
+        home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=as_of.isoformat())
+        profiles = assign_segments(home.store, segments, as_of)
+    return rows, churn.card["drift"][-1], profiles
+
+
+def tag_customers(home, as_of: date) -> int:
+    """Tags and lifecycle stages, with the home's own rules when it has them."""
+    from appliance import tagging
+
     rules = home.path / "tags.yaml"
-    tagging.build(home.store, as_of, rules if rules.exists() else tagging.SHIPPED)
+    return tagging.build(home.store, as_of, rules if rules.exists() else tagging.SHIPPED)
+
+
+def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
+    """Features, churn scores (and segments) where a churn model exists, tags: the nightly pipeline, in order."""
+    rows = build_features(home, as_of)
+    if list((home.path / "models").glob("churn-*.json")):
+        score_customers(home, as_of, actor)
+    tag_customers(home, as_of)
     return rows
 
 
@@ -109,14 +134,15 @@ def inbox(home) -> int:
     return rows
 
 
-def retention(home, as_of: date) -> int:
+def retention(home, as_of: date, actor: Actor = system("retention")) -> dict[str, int]:
+    """Purge what the retention policy no longer allows, in one transaction with its audit entry."""
     from appliance import retention as purge
 
     policy = purge.RetentionPolicy.load(home.path / "policies")
     with home.store.transaction():
         counts = purge.purge(home.store, policy, as_of)
-        home.audit.record(system("retention"), "retention.purge", as_of=as_of.isoformat(), counts=counts)
-    return sum(counts.values())
+        home.audit.record(actor, "retention.purge", as_of=as_of.isoformat(), counts=counts)
+    return counts
 
 
 SCHEDULED = {"nightly": "schedule.nightly", "inbox": "schedule.inbox", "retention": "schedule.retention"}
@@ -129,11 +155,11 @@ def run_scheduled(home_path: Path, credentials, job: str) -> None:
     try:
         with Home.open(home_path, credentials) as home, recorded(home, job, system("scheduler")) as outcome:
             if job == "nightly":
-                outcome["rows"] = nightly(home, date.today())
+                outcome["rows"] = nightly(home, date.today(), system("scheduler"))
             elif job == "inbox":
                 outcome["rows"] = inbox(home)
             else:
-                outcome["rows"] = retention(home, date.today())
+                outcome["rows"] = sum(retention(home, date.today(), system("scheduler")).values())
     except Exception:  # noqa: BLE001 - recorded in job_runs already; the scheduler keeps running
         pass
 

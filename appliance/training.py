@@ -149,11 +149,9 @@ def churn_for_home(home, source: str | None, folds: int | None) -> Path:
     from datetime import date, timedelta
 
     from appliance import features
+    from appliance.jobs import build_features
 
     settings = home.settings
-    build_args = dict(chunk_customers=settings["features.chunk_customers"],
-                      horizon_days=settings["features.churn_horizon_days"],
-                      inactivity_days=settings["features.inactivity_days"])
     where, params = ("WHERE source = ?", (source,)) if source else ("", ())
     chosen = {r[0] for r in home.store.query(f"SELECT customer_id FROM customers {where}", params)}
     if not chosen:
@@ -162,7 +160,7 @@ def churn_for_home(home, source: str | None, folds: int | None) -> Path:
     latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
     if mapped:
         as_of = date.today()
-        features.build(home.store, as_of, **build_args)
+        build_features(home, as_of)
         frame = features.load(home.store, as_of)
         frame = frame[frame.index.isin(chosen)]
         from sklearn.model_selection import train_test_split
@@ -177,7 +175,7 @@ def churn_for_home(home, source: str | None, folds: int | None) -> Path:
         holdout_as_of = date.fromisoformat(latest[:10]) - timedelta(days=settings["features.inactivity_days"])
         train_as_of = holdout_as_of - timedelta(days=settings["features.churn_horizon_days"])
         for day in (train_as_of, holdout_as_of):
-            features.build(home.store, day, **build_args)
+            build_features(home, day)
         train = features.load(home.store, train_as_of)
         holdout = features.load(home.store, holdout_as_of)
         train, holdout = train[train.index.isin(chosen)], holdout[holdout.index.isin(chosen)]
@@ -290,12 +288,11 @@ def segments_for_home(home, source: str | None, k: int) -> Path:
     from datetime import date, timedelta
 
     from appliance import features
+    from appliance.jobs import build_features
 
     latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
     as_of = date.fromisoformat(latest[:10]) + timedelta(days=1) if latest else date.today()
-    features.build(home.store, as_of, chunk_customers=home.settings["features.chunk_customers"],
-                   horizon_days=home.settings["features.churn_horizon_days"],
-                   inactivity_days=home.settings["features.inactivity_days"])
+    build_features(home, as_of)
     frame = features.load(home.store, as_of)
     if source:
         chosen = {r[0] for r in home.store.query("SELECT customer_id FROM customers WHERE source = ?", (source,))}

@@ -8,7 +8,6 @@ Each stage is timed on its own; the input is made in a child process so the figu
 """
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -29,6 +28,7 @@ def main() -> None:
     from appliance import features, tagging, training
     from appliance.access import system
     from appliance.home import Home
+    from appliance.jobs import build_features
     from appliance.keys import Credentials, new_key_file
     from appliance.models import Model
     from appliance.scoring import assign_segments, current_card, score
@@ -47,8 +47,7 @@ def main() -> None:
             as_of = date.fromisoformat(latest[:10]) + timedelta(days=1)
             timings = {}
             started = time.perf_counter()
-            customers = features.build(home.store, as_of, chunk_customers=home.settings["features.chunk_customers"],
-                                       horizon_days=90, inactivity_days=90)
+            customers = build_features(home, as_of)
             timings["features"] = time.perf_counter() - started
             churn = Model(current_card(ROOT / "models"))
             segments = Model(current_card(ROOT / "models", "segments"))
