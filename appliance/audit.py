@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from appliance.access import Actor
 from appliance.errors import AuditError
-from appliance.store import Store, StoreError
+from appliance.store import DatabaseError, Store, StoreError
 
 GENESIS = "0" * 64
 CHECKPOINT_EVERY = 1000
@@ -119,12 +119,8 @@ class AuditLog:
                 return self._append(label, event, text)
             with self.store.transaction():
                 return self._append(label, event, text)
-        except (StoreError, OSError) as exc:
+        except (StoreError, DatabaseError, OSError) as exc:
             raise AuditError(f"the audit log cannot be written ({exc.__class__.__name__}); nothing was done") from None
-        except Exception as exc:
-            if exc.__class__.__module__.startswith("sqlcipher3"):
-                raise AuditError("the audit log cannot be written; nothing was done") from None
-            raise
 
     def _append(self, actor: str, event: str, details: str) -> int:
         last = self.store.query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")

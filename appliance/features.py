@@ -122,7 +122,7 @@ def compute(store: Store, as_of: date, customers: pd.DataFrame, tx: pd.DataFrame
     debit, credit = tx["direction"] == "debit", tx["direction"] == "credit"
     for days in (90, 365):
         recent = age_days <= days
-        out[f"tx_count_{days}"] = _window_sum(tx, recent & (age_days <= days), None)
+        out[f"tx_count_{days}"] = _window_sum(tx, recent, None)
         out[f"debit_{days}"] = _window_sum(tx, recent & debit, "amount")
         out[f"credit_{days}"] = _window_sum(tx, recent & credit, "amount")
     last = tx.groupby("customer_id")["booked_at"].max()

@@ -30,6 +30,33 @@ class Chunk:
     malformed: list[tuple[int, str]] = field(default_factory=list)  # (line, reason): rows that did not split
 
 
+class _Batcher:
+    """Collects rows (with their lines) and malformed lines until a chunk is full."""
+
+    def __init__(self, header: list[str], size: int):
+        self.header, self.size = header, size
+        self.rows, self.lines, self.malformed = [], [], []
+
+    def add(self, row: list[str], line: int) -> None:
+        self.rows.append(row)
+        self.lines.append(line)
+
+    def bad(self, line: int, reason: str) -> None:
+        self.malformed.append((line, reason))
+
+    @property
+    def full(self) -> bool:
+        return len(self.rows) + len(self.malformed) >= self.size
+
+    def __bool__(self) -> bool:
+        return bool(self.rows or self.malformed)
+
+    def take(self) -> Chunk:
+        chunk = Chunk(pd.DataFrame(self.rows, columns=self.header, dtype=object), self.lines, self.malformed)
+        self.rows, self.lines, self.malformed = [], [], []
+        return chunk
+
+
 @dataclass
 class OpenedFile:
     header: list[str]
@@ -106,7 +133,7 @@ def _open_csv(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> Ope
 
     def chunks() -> Iterator[Chunk]:
         width = len(header)
-        rows, lines, malformed = [], [], []
+        batch = _Batcher(header, chunk_rows)
         previous_end = 1
         try:
             with handle:
@@ -115,19 +142,17 @@ def _open_csv(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> Ope
                     if not row or (len(row) == 1 and not row[0].strip()):
                         continue
                     if len(row) != width:
-                        malformed.append((start, f"{len(row)} fields where the header has {width}"))
+                        batch.bad(start, f"{len(row)} fields where the header has {width}")
                     else:
-                        rows.append(row)
-                        lines.append(start)
-                    if len(rows) + len(malformed) >= chunk_rows:
-                        yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
-                        rows, lines, malformed = [], [], []
+                        batch.add(row, start)
+                    if batch.full:
+                        yield batch.take()
         except csv.Error:
             raise IngestError(f"{path.name} line {reader.line_num + 1}: not parseable as CSV") from None
         except (OSError, EOFError):
             raise IngestError(f"{path.name}: cannot be read to the end (damaged or truncated archive)") from None
-        if rows or malformed:
-            yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+        if batch:
+            yield batch.take()
 
     return OpenedFile(header, encoding, chunks())
 
@@ -181,22 +206,20 @@ def _open_xlsx(path: Path, spec: FileSpec, chunk_rows: int) -> OpenedFile:
     width = len(header)
 
     def chunks() -> Iterator[Chunk]:
-        rows, lines, malformed = [], [], []
+        batch = _Batcher(header, chunk_rows)
         try:
             for line, values in enumerate(rows_iter, header_line + 1):
                 cells = [_cell_text(v) for v in values]
                 if not any(cells):
                     continue
                 if any(cells[width:]):
-                    malformed.append((line, f"cells beyond the {width} header columns"))
-                    continue
-                rows.append((cells + [""] * width)[:width])
-                lines.append(line)
-                if len(rows) + len(malformed) >= chunk_rows:
-                    yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
-                    rows, lines, malformed = [], [], []
-            if rows or malformed:
-                yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+                    batch.bad(line, f"cells beyond the {width} header columns")
+                else:
+                    batch.add((cells + [""] * width)[:width], line)
+                if batch.full:
+                    yield batch.take()
+            if batch:
+                yield batch.take()
         finally:
             book.close()
 
@@ -218,19 +241,21 @@ def _open_jsonl(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> O
     known = set(header)
 
     def chunks() -> Iterator[Chunk]:
-        rows, lines, malformed = [], [], []
+        batch = _Batcher(header, chunk_rows)
         try:
             with _text(path, encoding) as handle:
                 for line, text in enumerate(handle, 1):
                     if not text.strip():
                         continue
+                    if batch.full:
+                        yield batch.take()
                     try:
                         record = json.loads(text)
                     except ValueError:
-                        malformed.append((line, "not valid JSON"))
+                        batch.bad(line, "not valid JSON")
                         continue
                     if not isinstance(record, dict):
-                        malformed.append((line, "not a JSON object"))
+                        batch.bad(line, "not a JSON object")
                         continue
                     unknown = next((k for k in record if k not in known), None)
                     if unknown is not None:
@@ -238,16 +263,12 @@ def _open_jsonl(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> O
                     cells = {k: _json_text(v) for k, v in record.items()}
                     nested = next((k for k, v in cells.items() if v is None), None)
                     if nested is not None:
-                        malformed.append((line, f"column '{nested}' holds a nested value"))
+                        batch.bad(line, f"column '{nested}' holds a nested value")
                         continue
-                    rows.append([cells.get(name, "") for name in header])
-                    lines.append(line)
-                    if len(rows) + len(malformed) >= chunk_rows:
-                        yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
-                        rows, lines, malformed = [], [], []
+                    batch.add([cells.get(name, "") for name in header], line)
         except (OSError, EOFError):
             raise IngestError(f"{path.name}: cannot be read to the end (damaged or truncated archive)") from None
-        if rows or malformed:
-            yield Chunk(pd.DataFrame(rows, columns=header, dtype=object), lines, malformed)
+        if batch:
+            yield batch.take()
 
     return OpenedFile(header, encoding, chunks())

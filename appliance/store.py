@@ -16,8 +16,7 @@ import sqlcipher3
 
 from appliance.errors import StoreError
 
-Row = sqlcipher3.Row
-IntegrityError = sqlcipher3.IntegrityError
+DatabaseError = sqlcipher3.Error  # for modules that must tell a database failure apart, without the driver
 
 _MIGRATIONS: list[tuple[int, str, Callable]] = []
 

@@ -85,8 +85,9 @@ def _where(column: str, values: list[str]) -> tuple[str, list[str]]:
 def report(store: Store, vault: Vault, subject: Subject, *, reveal: bool) -> dict:
     """What the box holds: rows per table, masked texts, and (when revealing) the vaulted raw values."""
     held: dict = {"customer": subject.customer, "accounts": len(subject.accounts), "rows": {}}
+    existing = set(store.tables())
     for table, column, values in _related(subject):
-        if table in store.tables():
+        if table in existing:
             clause, params = _where(column, values)
             held["rows"][f"{table}.{column}"] = store.scalar(f"SELECT count(*) FROM {table} WHERE {clause}", params)
     held["quarantine_rows"] = len(_quarantine_ids(store, subject))
@@ -111,8 +112,9 @@ def _quarantine_ids(store: Store, subject: Subject) -> list[int]:
 def erase(store: Store, subject: Subject) -> dict[str, int]:
     """Remove the subject everywhere; the caller holds the write transaction (with its audit entry)."""
     counts: dict[str, int] = {}
+    existing = set(store.tables())
     for table, column, values in _related(subject):
-        if table not in store.tables():
+        if table not in existing:
             continue
         clause, params = _where(column, values)
         removed = store.execute(f"DELETE FROM {table} WHERE {clause}", params).rowcount
