@@ -34,9 +34,10 @@ _SIGNATURE_PREFIX = b"\nsignature: "
 EVENTS = (
     "init", "keys.rotate", "keys.passwd", "store.backup", "user.add", "user.disable", "user.enable", "user.passwd",
     "user.role", "login.success", "login.failure", "customer.read", "vault.reveal", "ingest.batch",
-    "quarantine.read", "policy.load", "policy.change", "model.train", "model.install", "model.score",
-    "export.request", "export.approve", "export.reject", "export.write", "job.run", "retention.purge",
-    "subject.find", "subject.report", "subject.erase", "config.change", "audit.export", "audit.checkpoint",
+    "quarantine.read", "policy.load", "policy.change", "policy.refuse", "model.train", "model.install",
+    "model.score", "export.request", "export.preview", "export.approve", "export.reject", "export.stale",
+    "export.write", "job.run", "retention.purge", "subject.find", "subject.report", "subject.erase",
+    "config.change", "audit.export", "audit.checkpoint",
 )
 
 

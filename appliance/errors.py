@@ -62,3 +62,10 @@ class AuditError(ApplianceError):
 
 class SubjectError(ApplianceError):
     code = "subject"
+
+
+class ExportError(ApplianceError):
+    """An export that cannot go ahead (not pending, stale, no data), or a bundle that does not verify."""
+
+    code = "export"
+    exit_code = 9

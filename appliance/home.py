@@ -2,22 +2,27 @@
 
 Layout: `config.yaml`, `keyring.json` (wrapped keys only), `store.db` (+ its WAL), `policies/` (the
 policies in force, copied from the shipped defaults at init), `sources/` for the bank's own mappings,
-`cache/` for library caches. Nothing in the home opens without the KEK.
+`cache/` for library caches, `outbox/` for approved export bundles. Nothing in the home opens without the KEK.
 """
 
 import hashlib
+import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Callable, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import offline
-from appliance.errors import ConfigError, StoreError
+from appliance.errors import ConfigError, PolicyError, StoreError
 from appliance.access import Actor, Users, check_new_user, system
 from appliance.audit import AuditLog, public_key_pem
 from appliance.ingest import Ingestor
 from appliance.keys import Credentials, Keyring
 from appliance.mapping import SourceMapping, find_mapping
-from appliance.policies import SHIPPED_DIR as SHIPPED_POLICIES, MaskingPolicy, ProtectionPolicy
+from appliance.policies import (SHIPPED_DIR as SHIPPED_POLICIES, ExportPolicy, MaskingPolicy, ProtectionPolicy,
+                                read_text, text_sha256)
 from appliance.protect import Tokenizer, Vault
 from appliance.settings import Settings
 from appliance.store import Store
@@ -27,6 +32,32 @@ KEYRING = "keyring.json"
 STORE = "store.db"
 POLICIES = "policies"
 AUDIT_PUBLIC_KEY = "audit-public-key.pem"
+EXPORT_PUBLIC_KEY = "export-public-key.pem"
+T = TypeVar("T")
+log = logging.getLogger("appliance")
+
+
+def policy_parsers() -> dict[str, Callable[[str], object]]:
+    """Each policy file and how to parse it."""
+    from appliance.pii.recognizers import ENTITIES
+    from appliance.retention import RetentionPolicy
+
+    return {ProtectionPolicy.FILE: ProtectionPolicy.parse,
+            MaskingPolicy.FILE: lambda text: MaskingPolicy.parse(text, ENTITIES),
+            RetentionPolicy.FILE: RetentionPolicy.parse, ExportPolicy.FILE: ExportPolicy.parse}
+
+
+def check_policy_files(directory: Path) -> list[tuple[str, str | None, str | None]]:
+    """Validate the policy files in a folder: (name, error or None, sha256 when valid)."""
+    results = []
+    for name, parse in policy_parsers().items():
+        try:
+            text = read_text(directory, name)
+            parse(text)
+            results.append((name, None, text_sha256(text)))
+        except PolicyError as exc:
+            results.append((name, exc.message, None))
+    return results
 
 
 def resolve_home(path: str | os.PathLike | None) -> Path:
@@ -46,6 +77,9 @@ class Home:
         public_key = path / AUDIT_PUBLIC_KEY
         if not public_key.exists():  # public: for verifying checkpoints and evidence packs elsewhere
             public_key.write_text(public_key_pem(self.audit.public_key), encoding="utf-8")
+        export_key = path / EXPORT_PUBLIC_KEY
+        if not export_key.exists():  # public: receivers of exports pin it
+            export_key.write_text(public_key_pem(self.export_signing_key().public_key()), encoding="utf-8")
 
     @property
     def sources_dir(self) -> Path:
@@ -89,10 +123,19 @@ class Home:
         store = cls._open_store(path, keyring, settings)
         store.migrate()
         home = cls(path, settings, keyring, store)
+        cls._add_new_policies(path / POLICIES)
         config = path / CONFIG
         if config.exists():
             home._policy_loaded(CONFIG, hashlib.sha256(config.read_bytes()).hexdigest())
         return home
+
+    @staticmethod
+    def _add_new_policies(directory: Path) -> None:
+        """A policy file that a newer release brings is copied in once; the home's own files are never touched."""
+        directory.mkdir(mode=0o700, exist_ok=True)
+        for shipped in SHIPPED_POLICIES.glob("*.yaml"):
+            if not (directory / shipped.name).exists():
+                shutil.copy(shipped, directory / shipped.name)
 
     @staticmethod
     def _open_store(path: Path, keyring: Keyring, settings: Settings) -> Store:
@@ -117,20 +160,85 @@ class Home:
         return Users(self.store, max_failures=self.settings["users.max_failures"],
                      lockout_minutes=self.settings["users.lockout_minutes"])
 
-    def _policy_loaded(self, name: str, sha256: str) -> None:
-        """Audit the first load of a policy or the settings, and every change of them (old and new hash)."""
-        old = self.store.scalar("SELECT sha256 FROM policy_state WHERE name = ?", (name,))
-        if old == sha256:
+    def _policy_loaded(self, name: str, sha256: str, content: str | None = None) -> None:
+        """Audit the first load of a policy or the settings, and every change of them (old and new hash);
+        keep the policy's text as the last good version."""
+        state = self.store.query("SELECT sha256, refused_sha256 FROM policy_state WHERE name = ?", (name,))
+        old = state[0]["sha256"] if state else None
+        if old == sha256 and state[0]["refused_sha256"] is None:
             return
         event = "config.change" if name == CONFIG else ("policy.load" if old is None else "policy.change")
         with self.store.transaction():
-            self.audit.record(system("policy"), event, file=name, old_sha256=old, new_sha256=sha256)
-            self.store.execute("INSERT OR REPLACE INTO policy_state VALUES (?, ?, datetime('now'))", (name, sha256))
+            if old != sha256:
+                self.audit.record(system("policy"), event, file=name, old_sha256=old, new_sha256=sha256)
+            self.store.execute("INSERT OR REPLACE INTO policy_state (name, sha256, loaded_at, content, refused_sha256) "
+                               "VALUES (?, ?, datetime('now'), ?, NULL)", (name, sha256, content))
+
+    def policy(self, name: str, parse: Callable[[str], T]) -> T:
+        """A policy from the home's `policies/`. A malformed version is refused (file, line and reason in the
+        audit log, once per version) and the last good one, kept in the store, stays in force; with no good
+        version yet, the error stands."""
+        try:
+            text = read_text(self.path / POLICIES, name)
+            policy = parse(text)
+        except PolicyError as refused:
+            refusal = refused
+        else:
+            self._policy_loaded(name, text_sha256(text), text)
+            return policy
+        return self._last_good(name, parse, refusal)
+
+    def _last_good(self, name: str, parse: Callable[[str], T], refused: PolicyError) -> T:
+        state = self.store.query("SELECT sha256, content, refused_sha256 FROM policy_state WHERE name = ?", (name,))
+        if not state or state[0]["content"] is None:
+            raise refused
+        try:
+            bad_sha = text_sha256(read_text(self.path / POLICIES, name))
+        except PolicyError:
+            bad_sha = "unreadable"
+        if state[0]["refused_sha256"] != bad_sha:
+            with self.store.transaction():
+                self.audit.record(system("policy"), "policy.refuse", file=name, refused_sha256=bad_sha,
+                                  kept_sha256=state[0]["sha256"], reason=refused.message)
+                self.store.execute("UPDATE policy_state SET refused_sha256 = ? WHERE name = ?", (bad_sha, name))
+        try:
+            kept = parse(state[0]["content"])
+        except PolicyError:
+            raise refused from None  # the kept version no longer fits this release either
+        log.warning("%s; the last good version (%s) stays in force", refused.message, state[0]["sha256"][:12])
+        return kept
 
     def protection_policy(self) -> ProtectionPolicy:
-        policy = ProtectionPolicy.load(self.path / POLICIES)
-        self._policy_loaded("protection.yaml", policy.sha256)
-        return policy
+        return self.policy(ProtectionPolicy.FILE, ProtectionPolicy.parse)
+
+    def export_policy(self) -> ExportPolicy:
+        return self.policy(ExportPolicy.FILE, ExportPolicy.parse)
+
+    def retention_policy(self):
+        from appliance.retention import RetentionPolicy
+
+        return self.policy(RetentionPolicy.FILE, RetentionPolicy.parse)
+
+    def check_policies(self) -> list[tuple[str, str | None, str | None]]:
+        """Each policy file: (name, error or None, sha256 of the version in force). Loads, changes and
+        refusals are recorded as for any use."""
+        results = []
+        for name, error, _ in check_policy_files(self.path / POLICIES):
+            try:
+                self.policy(name, policy_parsers()[name])
+            except PolicyError:
+                pass  # no good version to fall back on: the error is in the results
+            results.append((name, error, self.store.scalar("SELECT sha256 FROM policy_state WHERE name = ?", (name,))))
+        return results
+
+    def exports(self):
+        from appliance.exports import Exports
+
+        return Exports(self.store, self.audit, self.export_policy(), self.export_signing_key(),
+                       self.path / self.settings["exports.outbox"])
+
+    def export_signing_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self.keyring.export_seed)
 
     def mapping(self, source: str) -> SourceMapping:
         return find_mapping(source, self.protection_policy(), self.sources_dir)
@@ -141,12 +249,10 @@ class Home:
     def vault(self) -> Vault:
         return Vault(self.store, self.keyring.vault_key)
 
-    def masking_policy(self):
+    def masking_policy(self) -> MaskingPolicy:
         from appliance.pii.recognizers import ENTITIES
 
-        policy = MaskingPolicy.load(self.path / POLICIES, ENTITIES)
-        self._policy_loaded("masking.yaml", policy.sha256)
-        return policy
+        return self.policy(MaskingPolicy.FILE, lambda text: MaskingPolicy.parse(text, ENTITIES))
 
     def masker(self, operator: str | None = None):
         """The PII engine's masker with this home's masking policy and token key (loads the engine)."""

@@ -138,7 +138,7 @@ def retention(home, as_of: date, actor: Actor = system("retention")) -> dict[str
     """Purge what the retention policy no longer allows, in one transaction with its audit entry."""
     from appliance import retention as purge
 
-    policy = purge.RetentionPolicy.load(home.path / "policies")
+    policy = home.retention_policy()
     with home.store.transaction():
         counts = purge.purge(home.store, policy, as_of)
         home.audit.record(actor, "retention.purge", as_of=as_of.isoformat(), counts=counts)

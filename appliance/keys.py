@@ -1,11 +1,13 @@
 """Key material: the one module that creates, wraps, unwraps and rotates keys.
 
-Four random 256-bit keys live in the home's keyring, each only wrapped (AES-256-GCM) by a key-encryption
+Five random 256-bit keys live in the home's keyring, each only wrapped (AES-256-GCM) by a key-encryption
 key (KEK):
 - data:  the raw SQLCipher key of the store (no per-connection KDF);
 - token: the HMAC-SHA256 key behind pseudonymous tokens (never rotated: tokens are join keys);
 - vault: the AES-GCM key of the vault that holds raw values a policy chooses to keep;
-- audit: the Ed25519 private key (its 32-byte seed) that signs audit-log checkpoints and evidence packs.
+- audit: the Ed25519 private key (its 32-byte seed) that signs audit-log checkpoints and evidence packs;
+- export: the Ed25519 private key (seed) that signs export bundles, apart from the audit key so that
+  receivers of exports and auditors pin different keys.
 
 The KEK comes from a passphrase (Argon2id, parameters recorded in the keyring) or from a key file kept
 outside the home (mode 0600 enforced). Rotation of the data key is two-phase: the new key is written as
@@ -31,7 +33,7 @@ from appliance.errors import KeyMaterialError
 KEYRING_FORMAT = 1
 KEY_BYTES = 32
 MIN_KEY_FILE_BYTES = 32
-_PURPOSES = ("data", "token", "vault", "audit")
+_PURPOSES = ("data", "token", "vault", "audit", "export")
 
 
 @dataclass
@@ -180,6 +182,11 @@ class Keyring:
     @property
     def audit_seed(self) -> bytes:
         return self._keys["audit"]
+
+    @property
+    def export_seed(self) -> bytes:
+        """Seeds the Ed25519 key that signs export bundles (a key of its own: receivers pin it)."""
+        return self._keys["export"]
 
     @property
     def kek_kind(self) -> str:

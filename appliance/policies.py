@@ -2,6 +2,7 @@
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from appliance import yamlfile
@@ -12,6 +13,17 @@ HANDLINGS = ("token", "keep", "drop", "mask")
 PII_CLASSES = ("C3", "C2", "C1")
 MASK_OPERATORS = ("placeholder", "token", "display")
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "policies"
+
+
+def read_text(directory: Path, name: str) -> str:
+    try:
+        return (Path(directory) / name).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{name}: cannot be read ({exc.__class__.__name__})") from None
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def policies_dir(home_policies: Path | None = None) -> Path:
@@ -34,11 +46,16 @@ class ProtectionPolicy:
     def allows(self, data_class: str, handling: str) -> bool:
         return handling in self.allowed[data_class]
 
+    FILE = "protection.yaml"
+
     @classmethod
     def load(cls, directory: Path) -> "ProtectionPolicy":
-        path = directory / "protection.yaml"
-        doc = yamlfile.load(path, PolicyError)
-        where = path.name
+        return cls.parse(read_text(directory, cls.FILE))
+
+    @classmethod
+    def parse(cls, text: str) -> "ProtectionPolicy":
+        where = cls.FILE
+        doc = yamlfile.parse(text, where, PolicyError)
 
         def fail(line: int, message: str):
             raise PolicyError(f"{where} line {line}: {message}")
@@ -73,7 +90,7 @@ class ProtectionPolicy:
         vault = doc.get("vault") or []
         if not isinstance(vault, list) or not all(isinstance(v, str) and v.count(".") == 1 for v in vault):
             fail(doc.line_of("vault"), "'vault' must list canonical fields as table.field")
-        return cls(defaults, allowed, frozenset(vault), hashlib.sha256(path.read_bytes()).hexdigest())
+        return cls(defaults, allowed, frozenset(vault), text_sha256(text))
 
 
 @dataclass(frozen=True)
@@ -93,11 +110,16 @@ class MaskingPolicy:
     def operator_for(self, entity: str) -> str:
         return self.operators[self.entity_classes.get(entity, "C2")]
 
+    FILE = "masking.yaml"
+
     @classmethod
     def load(cls, directory: Path, known_entities: tuple[str, ...]) -> "MaskingPolicy":
-        path = directory / "masking.yaml"
-        doc = yamlfile.load(path, PolicyError)
-        where = path.name
+        return cls.parse(read_text(directory, cls.FILE), known_entities)
+
+    @classmethod
+    def parse(cls, text: str, known_entities: tuple[str, ...]) -> "MaskingPolicy":
+        where = cls.FILE
+        doc = yamlfile.parse(text, where, PolicyError)
 
         def fail(line: int, message: str):
             raise PolicyError(f"{where} line {line}: {message}")
@@ -133,4 +155,140 @@ class MaskingPolicy:
         missing = [e for e in known_entities if e not in classes]
         if missing:
             fail(entities.line, f"no rule for entity type {missing[0]}")
-        return cls(dict(operators), classes, rules, hashlib.sha256(path.read_bytes()).hexdigest())
+        return cls(dict(operators), classes, rules, text_sha256(text))
+
+
+DP_MECHANISMS = ("none", "laplace", "gaussian")
+DP_PERIODS = ("day", "month", "quarter", "year")
+
+
+@dataclass(frozen=True)
+class Privacy:
+    mechanism: str  # none, laplace or gaussian (OpenDP)
+    epsilon: float  # spent by each export
+    delta: float  # gaussian only
+    period: str  # the window a recipient's budget covers
+
+    @property
+    def enabled(self) -> bool:
+        return self.mechanism != "none"
+
+
+@dataclass(frozen=True)
+class ExportPolicy:
+    revision: str
+    min_cell_size: int
+    dominance_top: int
+    dominance_share: float
+    round_counts: int
+    round_amounts: float
+    decimals: int
+    max_cells: int
+    privacy: Privacy
+    budgets: dict[str, float]  # recipient -> epsilon per period
+    reports: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]  # allowed report -> (dimensions, measures)
+    sha256: str
+
+    FILE = "export.yaml"
+
+    def allowed(self, report: str, dims: tuple[str, ...]) -> tuple[str, ...]:
+        """The measures this report may publish with these dimensions; refuses what the policy does not allow."""
+        if report not in self.reports:
+            raise PolicyError(f"the export policy does not allow report '{report}'")
+        dimensions, measures = self.reports[report]
+        refused = [d for d in dims if d not in dimensions]
+        if refused:
+            raise PolicyError(f"the export policy does not allow '{report}' by '{refused[0]}' "
+                              f"(allowed: {', '.join(dimensions)})")
+        return measures
+
+    @classmethod
+    def load(cls, directory: Path) -> "ExportPolicy":
+        return cls.parse(read_text(directory, cls.FILE))
+
+    @classmethod
+    def parse(cls, text: str) -> "ExportPolicy":
+        from appliance.reports import REPORTS
+
+        where = cls.FILE
+        doc = yamlfile.parse(text, where, PolicyError)
+
+        def fail(line: int, message: str):
+            raise PolicyError(f"{where} line {line}: {message}")
+
+        def number(mapping, key, kind, low, high, default=None):
+            value = mapping.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+                fail(mapping.line_of(key), f"'{key}' must be a {'whole ' if kind is int else ''}number "
+                                           f"from {low} to {high}")
+            return value
+
+        def section(key):
+            value = doc.get(key)
+            if value is None:
+                return yamlfile.LineDict.empty(doc.line_of(key))
+            if not isinstance(value, dict):
+                fail(doc.line_of(key), f"'{key}' must be a mapping")
+            return value
+
+        if not isinstance(doc, dict) or doc.get("version") != 1:
+            fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
+        revision = doc.get("revision")
+        if not isinstance(revision, (str, int, date)) or isinstance(revision, bool) or str(revision).strip() == "":
+            fail(doc.line_of("revision"), "'revision' must name this version of the policy (bump it on every change)")
+        k = number(doc, "min_cell_size", int, 3, 1000, 10)
+        dominance = section("dominance")
+        top = number(dominance, "top", int, 1, 3, 1)
+        share = number(dominance, "max_share", (int, float), 0.05, 0.95, 0.5)
+        rounding = section("rounding")
+        round_counts = number(rounding, "counts", int, 1, k, 1)
+        round_amounts = number(rounding, "amounts", (int, float), 0.01, 1e6, 1)
+        decimals = number(rounding, "decimals", int, 0, 6, 3)
+        max_cells = number(doc, "max_cells", int, 1, 5000, 1000)
+        dp = section("differential_privacy")
+        mechanism = dp.get("mechanism", "none")
+        if mechanism not in DP_MECHANISMS:
+            fail(dp.line_of("mechanism"), f"'mechanism' must be one of {', '.join(DP_MECHANISMS)}")
+        epsilon = delta = 0.0
+        period = dp.get("period", "month")
+        if mechanism != "none":
+            epsilon = float(number(dp, "epsilon", (int, float), 0.01, 10.0))
+            delta = float(number(dp, "delta", (int, float), 1e-12, 1e-3, 1e-6)) if mechanism == "gaussian" else 0.0
+            if period not in DP_PERIODS:
+                fail(dp.line_of("period"), f"'period' must be one of {', '.join(DP_PERIODS)}")
+        recipients = doc.get("recipients")
+        if not isinstance(recipients, dict) or not recipients:
+            fail(doc.line_of("recipients"), "'recipients' must name who may receive exports")
+        budgets = {}
+        for name, rule in recipients.items():
+            if not isinstance(rule, dict):
+                fail(recipients.line_of(name), f"recipient '{name}' needs a mapping (budget_epsilon)")
+            budgets[str(name)] = float(number(rule, "budget_epsilon", (int, float), 0.0, 1000.0, 0.0))
+            if mechanism != "none" and budgets[str(name)] < epsilon:
+                fail(rule.line_of("budget_epsilon"), f"recipient '{name}': budget_epsilon is below one export's "
+                                                     f"epsilon ({epsilon})")
+        reports = doc.get("reports")
+        if not isinstance(reports, dict) or not reports:
+            fail(doc.line_of("reports"), "'reports' must list the reports that may be exported")
+        allowed = {}
+        for name, rule in reports.items():
+            line = reports.line_of(name)
+            if name not in REPORTS:
+                fail(line, f"unknown report '{name}' (reports: {', '.join(REPORTS)})")
+            report = REPORTS[name]
+            if not isinstance(rule, dict):
+                fail(line, f"report '{name}' needs a mapping with dimensions (and measures)")
+            dims = rule.get("dimensions")
+            if not isinstance(dims, list) or not dims or any(d not in report.dimensions for d in dims):
+                fail(rule.line_of("dimensions"), f"'{name}.dimensions' must list some of: {', '.join(report.dimensions)}")
+            for needed in report.required_dimensions:
+                if needed not in dims:
+                    fail(rule.line_of("dimensions"), f"'{name}.dimensions' must include '{needed}'")
+            names = [m.name for m in report.measures]
+            measures = rule.get("measures", names)
+            if not isinstance(measures, list) or any(m not in names for m in measures):
+                fail(rule.line_of("measures"), f"'{name}.measures' must list some of: {', '.join(names) or '(none)'}")
+            allowed[name] = (tuple(dims), tuple(measures))
+        return cls(str(revision), k, top, float(share), round_counts, float(round_amounts), decimals, max_cells,
+                   Privacy(mechanism, epsilon, delta, period), budgets, allowed,
+                   text_sha256(text))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from appliance import model, yamlfile
 from appliance.errors import PolicyError
+from appliance.policies import read_text
 from appliance.store import Store
 
 MIN_AUDIT_YEARS = 5
@@ -25,13 +26,18 @@ class RetentionPolicy:
     rules: tuple[Rule, ...]
     audit_log_years: int
 
+    FILE = "retention.yaml"
+
     @classmethod
     def load(cls, directory: Path) -> "RetentionPolicy":
-        path = directory / "retention.yaml"
-        doc = yamlfile.load(path, PolicyError)
+        return cls.parse(read_text(directory, cls.FILE))
+
+    @classmethod
+    def parse(cls, text: str) -> "RetentionPolicy":
+        doc = yamlfile.parse(text, cls.FILE, PolicyError)
 
         def fail(line: int, message: str):
-            raise PolicyError(f"{path.name} line {line}: {message}")
+            raise PolicyError(f"{cls.FILE} line {line}: {message}")
 
         if not isinstance(doc, dict) or doc.get("version") != 1:
             fail(getattr(doc, "line", 1), "expected a mapping with version: 1")

@@ -61,6 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Cron schedule of the retention purge. Name weekdays (mon..sun): APScheduler 3 reads 0 as Monday."),
     Setting("sources.dir", "sources", str,
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
+    Setting("exports.outbox", "outbox", str,
+            "Folder (relative to the home, or absolute) where approved export bundles are written."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

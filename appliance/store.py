@@ -17,6 +17,9 @@ import sqlcipher3
 from appliance.errors import StoreError
 
 DatabaseError = sqlcipher3.Error  # for modules that must tell a database failure apart, without the driver
+_WRITES = {sqlcipher3.SQLITE_INSERT, sqlcipher3.SQLITE_UPDATE, sqlcipher3.SQLITE_DELETE, sqlcipher3.SQLITE_CREATE_TABLE,
+           sqlcipher3.SQLITE_DROP_TABLE, sqlcipher3.SQLITE_ALTER_TABLE, sqlcipher3.SQLITE_ATTACH,
+           sqlcipher3.SQLITE_PRAGMA}
 
 _MIGRATIONS: list[tuple[int, str, Callable]] = []
 
@@ -105,6 +108,29 @@ class Store:
     def scalar(self, sql: str, params: Sequence | dict = ()):
         row = self.conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
+
+    @contextmanager
+    def reading_only(self, tables: Iterable[str]) -> Iterator["Store"]:
+        """Within the block this connection may read only `tables` and write nothing (SQLite's authorizer
+        refuses the statement), so code that must never see the vault provably cannot."""
+        allowed = frozenset(tables)
+
+        def authorize(action, table, column, database, inner):
+            if action == sqlcipher3.SQLITE_READ:
+                return sqlcipher3.SQLITE_OK if table in allowed else sqlcipher3.SQLITE_DENY
+            if action in _WRITES:
+                return sqlcipher3.SQLITE_DENY
+            return sqlcipher3.SQLITE_OK
+
+        self.conn.set_authorizer(authorize)
+        try:
+            yield self
+        except sqlcipher3.DatabaseError as exc:
+            if "not authorized" in str(exc):
+                raise StoreError("a read outside this operation's tables was refused") from None
+            raise
+        finally:
+            self.conn.set_authorizer(None)
 
     def tables(self) -> list[str]:
         return [r[0] for r in self.query("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
@@ -299,4 +325,20 @@ def _customer_features(store: Store) -> None:
     CREATE TABLE job_runs (
         run_id INTEGER PRIMARY KEY, job TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
         status TEXT NOT NULL, rows INTEGER, error TEXT)
+    """)
+
+
+@migration(4, "export requests, the published-cell ledger, last good policy versions")
+def _exports(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE export_requests (
+        request_id TEXT PRIMARY KEY, report TEXT NOT NULL, dimensions TEXT NOT NULL, parameters TEXT NOT NULL,
+        recipient TEXT NOT NULL, purpose TEXT NOT NULL, requested_by TEXT NOT NULL, requested_at TEXT NOT NULL,
+        status TEXT NOT NULL, result TEXT NOT NULL, basis_sha256 TEXT NOT NULL, policy_sha256 TEXT NOT NULL,
+        epsilon REAL NOT NULL, delta REAL NOT NULL, decided_by TEXT, decided_at TEXT, reason TEXT, bundle TEXT);
+    CREATE TABLE export_ledger (
+        report TEXT NOT NULL, scope TEXT NOT NULL, cell TEXT NOT NULL, request_id TEXT NOT NULL,
+        suppressed INTEGER NOT NULL, PRIMARY KEY (report, scope, cell, request_id));
+    ALTER TABLE policy_state ADD COLUMN content TEXT;
+    ALTER TABLE policy_state ADD COLUMN refused_sha256 TEXT
     """)

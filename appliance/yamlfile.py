@@ -14,6 +14,13 @@ class LineDict(dict):
     def line_of(self, key) -> int:
         return self.key_lines.get(key, self.line)
 
+    @classmethod
+    def empty(cls, line: int) -> "LineDict":
+        """A missing section, standing at the line of its parent, so defaults apply and errors still point."""
+        result = cls()
+        result.line, result.key_lines = line, {}
+        return result
+
 
 class _Loader(yaml.SafeLoader):
     pass
@@ -37,15 +44,20 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 
 
 def load(path: Path, error: type[Exception]):
-    """Parse YAML; a syntax error becomes `error("file line N: ...")`."""
+    """Parse a YAML file; a syntax error becomes `error("file line N: ...")`."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"{Path(path).name}: cannot be read ({exc.__class__.__name__})") from None
+    return parse(text, Path(path).name, error)
+
+
+def parse(text: str, name: str, error: type[Exception]):
+    """Parse YAML text read from `name`; a syntax error becomes `error("name line N: ...")`."""
     try:
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise error(f"{Path(path).name}{where}: {problem}") from None
+        raise error(f"{name}{where}: {problem}") from None

@@ -1,0 +1,328 @@
+"""Exports: the only way insights leave the box, as aggregates that the export policy allows, that a
+compliance officer other than the requester approved, in a bundle the receiver can verify.
+
+request  an analyst names a report, its dimensions, a recipient and a purpose; the appliance computes the
+         report, protects it (`disclosure`) and keeps the result for preview;
+approve  a compliance officer previews it and approves: the report is protected again against the data and
+         earlier exports as they are now, and only if nothing changed is the bundle written to the outbox
+         (data.csv, data.json, manifest.json, signature) and its cells added to the ledger;
+reject   with a reason.
+
+This module reads the store only through the report registry's restricted reads and its own tables; it
+cannot reach the vault (a test enforces the import boundary). Every step is in the audit log.
+"""
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from appliance import disclosure, reports
+from appliance.access import Actor
+from appliance.audit import AuditLog, canonical, fingerprint
+from appliance.disclosure import Earlier, cell_key
+from appliance.errors import AccessError, ExportError, PolicyError
+from appliance.policies import ExportPolicy
+from appliance.store import Store
+
+BUNDLE_FORMAT = 1
+DATA_FILES = ("data.csv", "data.json")
+BUNDLE_FILES = DATA_FILES + ("manifest.json", "signature")
+STATUSES = ("pending", "approved", "rejected", "stale")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _period_start(period: str, today: date) -> date:
+    if period == "day":
+        return today
+    if period == "month":
+        return today.replace(day=1)
+    if period == "quarter":
+        return today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1)
+    return today.replace(month=1, day=1)
+
+
+@dataclass
+class Computed:
+    protection: disclosure.Protection
+    release: disclosure.Release
+    scope: str
+
+
+class Exports:
+    def __init__(self, store: Store, audit: AuditLog, policy: ExportPolicy, signing_key: Ed25519PrivateKey,
+                 outbox: Path):
+        self.store = store
+        self.audit = audit
+        self.policy = policy
+        self.signing_key = signing_key
+        self.outbox = Path(outbox)
+
+    # Computing ---------------------------------------------------------------------------------------
+    def _earlier(self, report: str, scope: str) -> Earlier:
+        earlier = Earlier()
+        for cell, suppressed in self.store.rows("SELECT cell, suppressed FROM export_ledger WHERE report = ? "
+                                                "AND scope = ?", (report, scope)):
+            (earlier.suppressed if suppressed else earlier.published).add(cell)
+        earlier.suppressed -= earlier.published  # once published, a value is known whatever came after
+        return earlier
+
+    def _compute(self, report: reports.Report, dims: tuple[str, ...], params: dict,
+                 measures: tuple[str, ...]) -> Computed:
+        scope = hashlib.sha256(canonical({"report": report.name, "parameters": params})).hexdigest()[:16]
+        table = reports.compute(self.store, report, dims, params, top=self.policy.dominance_top,
+                                clamp=self.policy.privacy.enabled)
+        if not table.aggregates:
+            raise ExportError(f"report '{report.name}' has no data for {params['as_of']}")
+        protection = disclosure.protect(table, self.policy, measures, self._earlier(report.name, scope))
+        with self.store.reading_only(report.tables):
+            units = report.max_units_per_customer(self.store, params, dims)
+        released = disclosure.release(protection, self.policy, units, table.labels)
+        return Computed(protection, released, scope)
+
+    def spent(self, recipient: str, today: date | None = None) -> float:
+        start = _period_start(self.policy.privacy.period, today or _now().date())
+        return self.store.scalar("SELECT coalesce(sum(epsilon), 0) FROM export_requests WHERE recipient = ? "
+                                 "AND status = 'approved' AND decided_at >= ?", (recipient, start.isoformat())) or 0.0
+
+    def _check_budget(self, recipient: str) -> None:
+        privacy = self.policy.privacy
+        if not privacy.enabled:
+            return
+        budget, spent = self.policy.budgets[recipient], self.spent(recipient)
+        if spent + privacy.epsilon > budget + 1e-9:
+            raise PolicyError(f"recipient '{recipient}' has spent epsilon {spent:g} of {budget:g} this "
+                              f"{privacy.period}; this export needs {privacy.epsilon:g}: refused")
+
+    # Requests ----------------------------------------------------------------------------------------
+    def request(self, actor: Actor, report_name: str, dims: tuple[str, ...], *, recipient: str, purpose: str,
+                as_of: date | None = None, months: int = 1) -> dict:
+        actor.require("export.request")
+        report = reports.get(report_name)
+        reports.check_dimensions(report, dims)
+        measures = self.policy.allowed(report.name, dims)
+        if recipient not in self.policy.budgets:
+            raise PolicyError(f"'{recipient}' is not a recipient in the export policy "
+                              f"(recipients: {', '.join(self.policy.budgets)})")
+        if not purpose or not purpose.strip():
+            raise PolicyError("an export needs a purpose")
+        self._check_budget(recipient)
+        params = reports.resolve_parameters(self.store, report, as_of, months)
+        computed = self._compute(report, dims, params, measures)
+        request_id = f"EXP-{_now():%Y%m%d}-{secrets.token_hex(4)}"
+        protection = computed.protection
+        result = {"columns": computed.release.columns, "rows": computed.release.rows, "measures": list(measures),
+                  "published": len(protection.by_status(disclosure.PUBLISHED)),
+                  "suppressed": protection.suppressed_count,
+                  "reasons": [{"cell": a.key, "reason": protection.reasons[cell_key(a.key)]}
+                              for a in protection.by_status(disclosure.SUPPRESSED)]}
+        with self.store.transaction():
+            self.store.execute(
+                "INSERT INTO export_requests (request_id, report, dimensions, parameters, recipient, purpose, "
+                "requested_by, requested_at, status, result, basis_sha256, policy_sha256, epsilon, delta) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (request_id, report.name, json.dumps(list(dims)), json.dumps(params), recipient, purpose.strip(),
+                 actor.name, _now().isoformat(timespec="seconds"), "pending", json.dumps(result, ensure_ascii=False),
+                 protection.basis_sha256(), self.policy.sha256, computed.release.epsilon, computed.release.delta))
+            self.audit.record(actor, "export.request", request=request_id, report=report.name, dimensions=list(dims),
+                              parameters=params, recipient=recipient, purpose=purpose.strip(),
+                              published=result["published"], suppressed=result["suppressed"],
+                              epsilon=computed.release.epsilon)
+        return self.get(request_id)
+
+    def get(self, request_id: str) -> dict:
+        rows = self.store.query("SELECT * FROM export_requests WHERE request_id = ?", (request_id,))
+        if not rows:
+            raise ExportError(f"no export request '{request_id}'")
+        request = dict(rows[0])
+        for key in ("dimensions", "parameters", "result"):
+            request[key] = json.loads(request[key])
+        return request
+
+    def list(self, status: str | None = None) -> list[dict]:
+        sql = ("SELECT request_id, report, dimensions, recipient, requested_by, requested_at, status, decided_by, "
+               "decided_at FROM export_requests")
+        params: tuple = ()
+        if status:
+            sql, params = sql + " WHERE status = ?", (status,)
+        return [dict(r) for r in self.store.query(sql + " ORDER BY requested_at, request_id", params)]
+
+    def preview(self, actor: Actor, request_id: str) -> dict:
+        """The request as the approver sees it: the table exactly as it would be published, and why each
+        suppressed cell is suppressed (reasons stay on the box)."""
+        request = self.get(request_id)
+        self.audit.record(actor, "export.preview", request=request_id)
+        return request
+
+    def _pending(self, request_id: str) -> dict:
+        request = self.get(request_id)
+        if request["status"] != "pending":
+            raise ExportError(f"export request '{request_id}' is {request['status']}, not pending")
+        return request
+
+    def reject(self, actor: Actor, request_id: str, reason: str) -> None:
+        actor.require("export.approve")
+        if not reason or not reason.strip():
+            raise ExportError("a rejection needs a reason")
+        with self.store.transaction():
+            self._pending(request_id)
+            self.store.execute("UPDATE export_requests SET status = 'rejected', decided_by = ?, decided_at = ?, "
+                               "reason = ? WHERE request_id = ?",
+                               (actor.name, _now().isoformat(timespec="seconds"), reason.strip(), request_id))
+            self.audit.record(actor, "export.reject", request=request_id, reason=reason.strip())
+
+    def approve(self, actor: Actor, request_id: str) -> Path:
+        """Approve, re-check and write the signed bundle; returns its path."""
+        actor.require("export.approve")
+        request = self._pending(request_id)
+        if request["requested_by"] == actor.name:
+            raise AccessError(f"user '{actor.name}' requested {request_id} and cannot also approve it")
+        if request["policy_sha256"] != self.policy.sha256:
+            self._mark_stale(request_id, "the export policy changed since the request")
+        report = reports.get(request["report"])
+        dims = tuple(request["dimensions"])
+        computed = self._compute(report, dims, request["parameters"], tuple(request["result"]["measures"]))
+        if computed.protection.basis_sha256() != request["basis_sha256"]:
+            self._mark_stale(request_id, "the data or earlier exports changed since the request")
+        self._check_budget(request["recipient"])
+        approved_at = _now().isoformat(timespec="seconds")
+        staging = self._stage(request, report, actor, approved_at)
+        target = self.outbox / request_id
+        try:
+            with self.store.transaction():
+                self.store.execute("UPDATE export_requests SET status = 'approved', decided_by = ?, decided_at = ?, "
+                                   "bundle = ? WHERE request_id = ?", (actor.name, approved_at, str(target), request_id))
+                self.store.executemany(
+                    "INSERT INTO export_ledger VALUES (?,?,?,?,?)",
+                    [(report.name, computed.scope, cell_key(a.key), request_id, int(state == disclosure.SUPPRESSED))
+                     for a in computed.protection.table.aggregates
+                     if (state := computed.protection.status[cell_key(a.key)]) != disclosure.WITHHELD])
+                self.audit.record(actor, "export.approve", request=request_id, requested_by=request["requested_by"])
+                manifest_sha = hashlib.sha256((staging / "manifest.json").read_bytes()).hexdigest()
+                self.audit.record(actor, "export.write", request=request_id, bundle=target.name,
+                                  manifest_sha256=manifest_sha, recipient=request["recipient"],
+                                  epsilon=request["epsilon"])
+                os.replace(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+        return target
+
+    def _mark_stale(self, request_id: str, why: str) -> None:
+        with self.store.transaction():
+            self.store.execute("UPDATE export_requests SET status = 'stale', reason = ? WHERE request_id = ?",
+                               (why, request_id))
+            self.audit.record("system:exports", "export.stale", request=request_id, reason=why)
+        raise ExportError(f"{request_id} cannot be approved: {why}; request it again")
+
+    # Bundles -----------------------------------------------------------------------------------------
+    def _stage(self, request: dict, report: reports.Report, approver: Actor, approved_at: str) -> Path:
+        self.outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = self.outbox / request["request_id"]
+        if target.exists():
+            raise ExportError(f"{target} already exists; refusing to overwrite it")
+        staging = self.outbox / f".{request['request_id']}.partial"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(mode=0o700)
+        result = request["result"]
+        data = {"data.csv": _csv(result["columns"], result["rows"]),
+                "data.json": (json.dumps({"report": report.name, "columns": result["columns"], "rows": result["rows"]},
+                                         ensure_ascii=False, indent=1) + "\n").encode("utf-8")}
+        policy = self.policy
+        manifest = {
+            "format": BUNDLE_FORMAT, "export_id": request["request_id"],
+            "report": report.name, "title_en": report.title_en, "title_zh": report.title_zh, "unit": report.unit_en,
+            "dimensions": request["dimensions"], "measures": result["measures"], "parameters": request["parameters"],
+            "recipient": request["recipient"], "purpose": request["purpose"],
+            "policy": {"file": ExportPolicy.FILE, "revision": policy.revision, "sha256": policy.sha256,
+                       "min_cell_size": policy.min_cell_size,
+                       "dominance": {"top": policy.dominance_top, "max_share": policy.dominance_share},
+                       "rounding": {"counts": policy.round_counts, "amounts": policy.round_amounts,
+                                    "decimals": policy.decimals}},
+            "cells": {"published": result["published"], "suppressed": result["suppressed"]},
+            "differential_privacy": {"mechanism": policy.privacy.mechanism, "epsilon": request["epsilon"],
+                                     "delta": request["delta"]},
+            "requested_by": request["requested_by"], "requested_at": request["requested_at"],
+            "approved_by": approver.name, "approved_at": approved_at,
+            "files": {name: hashlib.sha256(content).hexdigest() for name, content in data.items()},
+            "signing_key": fingerprint(self.signing_key.public_key()),
+        }
+        manifest_bytes = (json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        data["manifest.json"] = manifest_bytes
+        data["signature"] = base64.b64encode(self.signing_key.sign(_signed_message(data))) + b"\n"
+        for name, content in data.items():
+            (staging / name).write_bytes(content)
+        return staging
+
+
+def _signed_message(files: dict[str, bytes]) -> bytes:
+    """What the signature covers: the manifest and every data file, each framed by its name and length."""
+    message = b""
+    for name in ("manifest.json",) + DATA_FILES:
+        content = files[name]
+        message += name.encode() + b"\n" + str(len(content)).encode() + b"\n" + content
+    return message
+
+
+def _csv(columns: list[str], rows: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({c: ("" if row.get(c) is None else row[c]) for c in columns} for row in rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def public_key_pem(key: Ed25519PrivateKey) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    message: str
+
+
+def verify(bundle: Path, public_key: Ed25519PublicKey) -> Verdict:
+    """Check a bundle anywhere: exactly the expected files, a valid signature by the pinned key over the
+    manifest and the data, and data files that match the manifest's hashes."""
+    bundle = Path(bundle)
+    if not bundle.is_dir():
+        return Verdict(False, f"{bundle} is not an export bundle (a directory)")
+    names = sorted(p.name for p in bundle.iterdir())
+    if names != sorted(BUNDLE_FILES):
+        extra = sorted(set(names) - set(BUNDLE_FILES)) or sorted(set(BUNDLE_FILES) - set(names))
+        return Verdict(False, f"bundle files differ from {', '.join(BUNDLE_FILES)} (at '{extra[0]}')")
+    files = {name: (bundle / name).read_bytes() for name in BUNDLE_FILES}
+    try:
+        signature = base64.b64decode(files["signature"].strip(), validate=True)
+        public_key.verify(signature, _signed_message(files))
+    except (InvalidSignature, ValueError):
+        return Verdict(False, "the signature does not match the manifest and data (changed, or another key)")
+    try:
+        manifest = json.loads(files["manifest.json"])
+    except ValueError:
+        return Verdict(False, "manifest.json is not JSON")
+    for name in DATA_FILES:
+        if hashlib.sha256(files[name]).hexdigest() != manifest.get("files", {}).get(name):
+            return Verdict(False, f"{name} does not match the manifest")
+    return Verdict(True, f"bundle {manifest['export_id']} intact: report {manifest['report']}, "
+                         f"{manifest['cells']['published']} published and {manifest['cells']['suppressed']} "
+                         f"suppressed cells, requested by {manifest['requested_by']}, approved by "
+                         f"{manifest['approved_by']} at {manifest['approved_at']}, signed by key "
+                         f"{manifest['signing_key']}")

@@ -1,0 +1,342 @@
+"""The registry of reports that may leave the box, and how each is aggregated.
+
+Every report declares its dimensions and measures and the tables it reads. It is computed in SQL, straight
+from customer-level rows to aggregates: one row per cell and per marginal, holding the number of distinct
+customers (for the minimum cell size), the number of units (what the report counts; a customer may hold
+several, e.g. products), each measure's sum and the share of its largest contributors (for the dominance
+rule). Nothing customer-level comes back to Python. While a report runs, the connection may read only the
+tables the report names (SQLite's authorizer), so no report can reach the vault or the audit log.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import combinations
+from typing import Callable
+
+from appliance.errors import PolicyError
+from appliance.store import Store
+
+UNKNOWN = "unknown"
+AGE_BANDS = ((0, 25, "<25"), (25, 35, "25-34"), (35, 45, "35-44"), (45, 55, "45-54"), (55, 65, "55-64"),
+             (65, 200, "65+"))
+MAX_DIMENSIONS = 2
+
+
+def _age_band_sql(age: str) -> str:
+    cases = " ".join(f"WHEN {age} >= {lo} AND {age} < {hi} THEN '{label}'" for lo, hi, label in AGE_BANDS)
+    return f"CASE {cases} ELSE '{UNKNOWN}' END"
+
+
+_AGE = "coalesce(CAST(substr(:as_of, 1, 4) AS INTEGER) - c.birth_year, c.age)"
+_CUSTOMER_DIMENSIONS = {
+    "region": f"coalesce(c.region, b.region, '{UNKNOWN}')",  # else the branch's region
+    "branch": f"coalesce(c.branch, '{UNKNOWN}')",
+    "age_band": _age_band_sql(_AGE),
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    kind: str  # "sum", "mean" or "count" (a count of customers with a 0/1 flag)
+    bounds: tuple[float, float]  # each unit's value is clamped to these under differential privacy
+    dominance: bool  # magnitudes (balances, amounts) get the dominance rule; flags and bounded scores do not
+    title_en: str
+    title_zh: str
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    title_en: str
+    title_zh: str
+    unit_en: str  # what the count column counts
+    dimensions: tuple[str, ...]
+    measures: tuple[Measure, ...]
+    tables: frozenset[str]
+    units_sql: Callable[[tuple[str, ...], dict], str]  # one row per unit: customer_id, dimensions, measures
+    required_dimensions: tuple[str, ...] = ()
+    publishes_totals: bool = True  # tag reports count a customer in several cells: their totals mean nothing
+    max_units_per_customer: Callable[[Store, dict, tuple[str, ...]], int] = lambda store, params, dims: 1
+    labels: Callable[[Store, dict], dict[str, dict[str, tuple[str, str]]]] = lambda store, params: {}
+    # For cells that are intersections (tag A and tag B): each value's own size, which another export may
+    # publish. A cell then also reveals "A and not B" (size of A minus the cell), which must pass k too.
+    intersection_sizes: Callable[[Store, dict], dict[str, int]] | None = None
+
+    def measure(self, name: str) -> Measure:
+        return next(m for m in self.measures if m.name == name)
+
+
+@dataclass
+class Aggregate:
+    """One cell or marginal: `key` maps each dimension it is split by to its value (the grand total: {})."""
+    key: dict[str, str]
+    customers: int
+    units: int
+    sums: dict[str, float]
+    counted: dict[str, int]  # units with a value, per measure (the denominator of a mean)
+    top_share: dict[str, float]  # the largest contributors' share of the sum, per measure
+    difference_counts: tuple[int, ...] = ()
+
+    @property
+    def level(self) -> int:
+        return len(self.key)
+
+
+@dataclass
+class Table:
+    report: Report
+    dimensions: tuple[str, ...]
+    parameters: dict
+    aggregates: list[Aggregate] = field(default_factory=list)
+    labels: dict = field(default_factory=dict)
+
+
+def _latest_as_of(store: Store, table: str) -> str | None:
+    return store.scalar(f"SELECT max(as_of) FROM {table}")
+
+
+# The reports ---------------------------------------------------------------------------------------------
+
+def _segment_labels(store: Store, params: dict) -> dict:
+    import json
+
+    rows = store.query("SELECT segment, profile FROM segment_profiles WHERE as_of = ?", (params["as_of"],))
+    names = {str(r[0]): json.loads(r[1]) for r in rows}
+    return {"segment": {k: (p.get("name_zh", k), p.get("name_en", k)) for k, p in names.items()}}
+
+
+def _segment_profile_units(dims, params) -> str:
+    return f"""
+        SELECT s.customer_id AS customer_id, CAST(s.segment AS TEXT) AS segment,
+               {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['branch']} AS branch,
+               {_CUSTOMER_DIMENSIONS['age_band']} AS age_band,
+               f.balance_now AS balance, f.tenure_days / 365.25 AS tenure_years, f.products_held AS products,
+               sc.probability AS churn_probability
+        FROM customer_segments s JOIN customers c ON c.customer_id = s.customer_id
+        LEFT JOIN branches b ON b.branch_id = c.branch
+        LEFT JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = s.as_of
+        LEFT JOIN customer_scores sc ON sc.customer_id = s.customer_id AND sc.as_of = s.as_of
+        WHERE s.as_of = :as_of"""
+
+
+def _churn_units(dims, params) -> str:
+    # Each customer's latest score in each calendar month of the window (by default just the month of
+    # `as_of`), whatever the dimensions: so cells of exports with and without `month` count the same units.
+    return f"""
+        SELECT sc.customer_id AS customer_id, substr(sc.as_of, 1, 7) AS month, sc.risk_band AS risk_band,
+               coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment,
+               {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['branch']} AS branch,
+               sc.probability AS churn_probability, sc.risk_band = 'high' AS high_risk
+        FROM customer_scores sc JOIN customers c ON c.customer_id = sc.customer_id
+        LEFT JOIN branches b ON b.branch_id = c.branch
+        LEFT JOIN customer_segments sg ON sg.customer_id = sc.customer_id AND sg.as_of = sc.as_of
+        WHERE sc.as_of IN (SELECT max(as_of) FROM customer_scores
+                           WHERE as_of >= date(:as_of, 'start of month', :window) AND as_of <= :as_of
+                           GROUP BY substr(as_of, 1, 7))"""
+
+
+def _months(store, params, dims) -> int:
+    return params["months"]
+
+
+def _tag_units(dims, params) -> str:
+    return f"""
+        SELECT t.customer_id AS customer_id, t.tag AS tag,
+               {_CUSTOMER_DIMENSIONS['region']} AS region,
+               coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment
+        FROM customer_tags t JOIN customers c ON c.customer_id = t.customer_id
+        LEFT JOIN branches b ON b.branch_id = c.branch
+        LEFT JOIN customer_segments sg ON sg.customer_id = t.customer_id AND sg.as_of = t.as_of
+        WHERE t.as_of = :as_of"""
+
+
+def _tag_catalogue_size(store, params, dims) -> int:
+    return max(1, store.scalar("SELECT count(DISTINCT tag) FROM customer_tags WHERE as_of = ?", (params["as_of"],)))
+
+
+def _overlap_units(dims, params) -> str:
+    return """
+        SELECT a.customer_id AS customer_id, a.tag AS tag_a, b.tag AS tag_b
+        FROM customer_tags a JOIN customer_tags b ON b.customer_id = a.customer_id AND b.as_of = a.as_of
+        WHERE a.as_of = :as_of AND a.tag < b.tag"""
+
+
+def _tag_sizes(store: Store, params: dict) -> dict[str, int]:
+    return dict(store.rows("SELECT tag, count(*) FROM customer_tags WHERE as_of = ? GROUP BY tag", (params["as_of"],)))
+
+
+def _campaign_units(dims, params) -> str:
+    return f"""
+        SELECT r.customer_id AS customer_id, r.campaign_id AS campaign, coalesce(r.group_name, '{UNKNOWN}') AS arm,
+               {_CUSTOMER_DIMENSIONS['region']} AS region,
+               coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment,
+               max(r.responded_at IS NOT NULL) AS responded, sc.probability AS churn_probability
+        FROM campaign_responses r JOIN customers c ON c.customer_id = r.customer_id
+        LEFT JOIN branches b ON b.branch_id = c.branch
+        LEFT JOIN customer_segments sg ON sg.customer_id = r.customer_id AND sg.as_of = :as_of
+        LEFT JOIN customer_scores sc ON sc.customer_id = r.customer_id AND sc.as_of = :as_of
+        GROUP BY r.customer_id, r.campaign_id"""
+
+
+def _campaign_count(store, params, dims) -> int:
+    return max(1, store.scalar("SELECT count(DISTINCT campaign_id) FROM campaign_responses") or 1)
+
+
+def _campaign_labels(store: Store, params: dict) -> dict:
+    return {"campaign": {r[0]: (r[1] or r[0], r[1] or r[0]) for r in store.rows("SELECT campaign_id, name FROM campaigns")}}
+
+
+def _holding_units(dims, params) -> str:
+    return f"""
+        SELECT h.customer_id AS customer_id, coalesce(h.category, h.product_code, '{UNKNOWN}') AS product,
+               {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['age_band']} AS age_band,
+               sum(h.amount) AS amount
+        FROM product_holdings h JOIN customers c ON c.customer_id = h.customer_id
+        LEFT JOIN branches b ON b.branch_id = c.branch
+        WHERE (h.opened_on IS NULL OR h.opened_on <= :as_of) AND (h.closed_on IS NULL OR h.closed_on > :as_of)
+        GROUP BY h.customer_id, product"""
+
+
+def _product_count(store, params, dims) -> int:
+    if "product" not in dims and not dims:
+        return 1
+    return max(1, store.scalar("SELECT count(DISTINCT coalesce(category, product_code)) FROM product_holdings") or 1)
+
+
+_PROBABILITY = Measure("churn_probability", "mean", (0.0, 1.0), False, "mean churn probability", "平均流失概率")
+_BALANCE_CAP = 1_000_000.0
+
+REPORTS: dict[str, Report] = {r.name: r for r in (
+    Report("segment_profile", "Segment sizes and profiles", "客群规模与画像", "customers",
+           ("segment", "region", "branch", "age_band"),
+           (Measure("balance", "mean", (0.0, _BALANCE_CAP), True, "mean balance", "平均余额"),
+            Measure("tenure_years", "mean", (0.0, 50.0), False, "mean tenure (years)", "平均客龄（年）"),
+            Measure("products", "mean", (0.0, 20.0), False, "mean products held", "平均持有产品数"),
+            _PROBABILITY),
+           frozenset({"customer_segments", "customers", "branches", "customer_features", "customer_scores", "segment_profiles"}),
+           _segment_profile_units, labels=_segment_labels),
+    Report("churn_risk", "Churn risk", "流失风险", "customers",
+           ("segment", "branch", "region", "month", "risk_band"),
+           (_PROBABILITY,
+            Measure("high_risk", "count", (0.0, 1.0), False, "customers at high risk", "高风险客户数")),
+           frozenset({"customer_scores", "customers", "branches", "customer_segments", "segment_profiles"}),
+           _churn_units, max_units_per_customer=_months, labels=_segment_labels),
+    Report("tag_counts", "Tag counts", "标签人数", "customers with the tag",
+           ("tag", "region", "segment"), (),
+           frozenset({"customer_tags", "customers", "branches", "customer_segments", "segment_profiles"}),
+           _tag_units, required_dimensions=("tag",), publishes_totals=False,
+           max_units_per_customer=_tag_catalogue_size, labels=_segment_labels),
+    Report("tag_overlap", "Tag overlaps", "标签重叠", "customers with both tags",
+           ("tag_a", "tag_b"), (), frozenset({"customer_tags"}),
+           _overlap_units, required_dimensions=("tag_a", "tag_b"), publishes_totals=False,
+           max_units_per_customer=lambda store, params, dims: _tag_catalogue_size(store, params, dims) ** 2,
+           intersection_sizes=_tag_sizes),
+    Report("campaign_results", "Campaign results", "营销活动效果", "customers contacted",
+           ("campaign", "arm", "region", "segment"),
+           (Measure("responded", "count", (0.0, 1.0), False, "customers who responded", "响应客户数"),
+            _PROBABILITY),
+           frozenset({"campaign_responses", "campaigns", "customers", "branches", "customer_segments", "customer_scores",
+                      "segment_profiles"}),
+           _campaign_units, max_units_per_customer=_campaign_count,
+           labels=lambda store, params: {**_campaign_labels(store, params), **_segment_labels(store, params)}),
+    Report("product_holdings", "Product holdings", "产品持有", "holdings",
+           ("product", "age_band", "region"),
+           (Measure("amount", "sum", (0.0, _BALANCE_CAP), True, "amount held", "持有金额"),),
+           frozenset({"product_holdings", "customers", "branches"}),
+           _holding_units, max_units_per_customer=_product_count),
+)}
+
+
+def get(name: str) -> Report:
+    report = REPORTS.get(name)
+    if report is None:
+        raise PolicyError(f"unknown report '{name}' (reports: {', '.join(REPORTS)})")
+    return report
+
+
+def resolve_parameters(store: Store, report: Report, as_of: date | None, months: int = 1) -> dict:
+    """The date a report is computed for: the given one, or the latest date the pipeline has results for."""
+    source = {"tag_counts": "customer_tags", "tag_overlap": "customer_tags"}.get(report.name, "customer_scores")
+    chosen = as_of.isoformat() if as_of else (_latest_as_of(store, source) or _latest_as_of(store, "customer_segments"))
+    if chosen is None:
+        raise PolicyError(f"report '{report.name}' has no data yet: run `appliance run nightly` first")
+    params = {"as_of": chosen}
+    if report.name == "churn_risk":
+        if not 1 <= months <= 24:
+            raise PolicyError("--months must be between 1 and 24")
+        params["months"] = months
+    return params
+
+
+def check_dimensions(report: Report, dims: tuple[str, ...]) -> None:
+    unknown = [d for d in dims if d not in report.dimensions]
+    if unknown:
+        raise PolicyError(f"report '{report.name}' has no dimension '{unknown[0]}' "
+                          f"(dimensions: {', '.join(report.dimensions)})")
+    if len(set(dims)) != len(dims):
+        raise PolicyError("a dimension was given twice")
+    if not dims or len(dims) > MAX_DIMENSIONS:
+        raise PolicyError(f"choose 1 to {MAX_DIMENSIONS} dimensions (--by)")
+    missing = [d for d in report.required_dimensions if d not in dims]
+    if missing:
+        raise PolicyError(f"report '{report.name}' needs the dimension '{missing[0]}'")
+
+
+def _aggregate_sql(report: Report, dims: tuple[str, ...], group: tuple[str, ...], top: int,
+                   clamp: bool) -> str:
+    """Cells (or marginals) over `group`: customers, units, and per measure its sum, its count of values
+    and the sum of its `top` largest per-customer contributions (in absolute value)."""
+    units = report.units_sql(dims, {})
+    keys = ", ".join(group)
+    partition = f"PARTITION BY {keys}" if group else ""
+    per_customer, ranked, outer = [], [], []
+    for m in report.measures:
+        value = f"min(max({m.name}, {m.bounds[0]!r}), {m.bounds[1]!r})" if clamp else m.name
+        per_customer += [f"sum({value}) AS s_{m.name}", f"count({m.name}) AS n_{m.name}"]
+        ranked.append(f"row_number() OVER ({partition} ORDER BY abs(coalesce(s_{m.name}, 0)) DESC) AS r_{m.name}")
+        outer += [f"coalesce(sum(s_{m.name}), 0)", f"sum(n_{m.name})",
+                  f"coalesce(sum(CASE WHEN r_{m.name} <= {int(top)} THEN abs(s_{m.name}) END), 0)",
+                  f"coalesce(sum(abs(s_{m.name})), 0)"]
+    select_keys = f"{keys}, " if group else ""
+    return f"""
+        WITH units AS ({units}),
+        per_customer AS (SELECT {select_keys}customer_id, count(*) AS units {''.join(', ' + p for p in per_customer)}
+                         FROM units GROUP BY {select_keys}customer_id),
+        ranked AS (SELECT *{''.join(', ' + r for r in ranked)} FROM per_customer)
+        SELECT {select_keys}count(*), sum(units){''.join(', ' + o for o in outer)}
+        FROM ranked {'GROUP BY ' + keys if group else ''}"""
+
+
+def compute(store: Store, report: Report, dims: tuple[str, ...], params: dict, *, top: int = 1,
+            clamp: bool = False) -> Table:
+    """The report's cells and all their marginals (every subset of the dimensions), from the store."""
+    check_dimensions(report, dims)
+    table = Table(report, dims, dict(params))
+    sql_params = {"as_of": params["as_of"], "window": f"-{params.get('months', 1) - 1} months"}
+    with store.reading_only(report.tables):
+        table.labels = report.labels(store, params)
+        sizes = report.intersection_sizes(store, params) if report.intersection_sizes else None
+        for size in range(len(dims), -1, -1):
+            for group in combinations(dims, size):
+                sql = _aggregate_sql(report, dims, group, top, clamp)
+                for row in store.rows(sql, sql_params):
+                    if row[len(group)] == 0:
+                        continue  # an empty grand total: no customers at all
+                    table.aggregates.append(_aggregate(report, group, row, sizes))
+    return table
+
+
+def _aggregate(report: Report, group: tuple[str, ...], row: tuple, sizes: dict | None) -> Aggregate:
+    key = {d: str(v) for d, v in zip(group, row)}
+    values = row[len(group):]
+    customers, units = int(values[0]), int(values[1] or 0)
+    sums, counted, shares = {}, {}, {}
+    for i, m in enumerate(report.measures):
+        total, n, top_abs, all_abs = values[2 + 4 * i: 6 + 4 * i]
+        sums[m.name], counted[m.name] = float(total), int(n or 0)
+        shares[m.name] = (top_abs / all_abs) if all_abs else 0.0
+    differences = ()
+    if sizes is not None and len(key) == len(report.required_dimensions):
+        differences = tuple(sizes.get(key[d], 0) - units for d in report.required_dimensions)
+    return Aggregate(key, customers, units, sums, counted, shares, differences)

@@ -1,0 +1,102 @@
+"""The cost of privacy: each report's share of suppressed cells (primary and complementary, totals
+included) under the shipped export policy (k = 10), beside the same report with k = 5 and k = 20.
+
+    .venv/bin/python benchmarks/exports.py [--customers 2000]
+
+Runs on generated demo data (the shipped models) and, when ../shared is beside the project, on the
+10,000-customer churn set (models trained on it here). Each export is computed fresh, with no earlier
+exports in the ledger.
+"""
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+EXPORTS = [("segment_profile", ("segment",)), ("segment_profile", ("segment", "region")),
+           ("segment_profile", ("segment", "age_band")), ("churn_risk", ("segment", "risk_band")),
+           ("churn_risk", ("branch", "risk_band")), ("churn_risk", ("region", "risk_band")),
+           ("tag_counts", ("tag",)), ("tag_counts", ("tag", "region")), ("tag_overlap", ("tag_a", "tag_b")),
+           ("campaign_results", ("arm",)), ("campaign_results", ("arm", "region")),
+           ("product_holdings", ("product", "age_band")), ("product_holdings", ("product", "region"))]
+KS = (5, 10, 20)
+
+
+def suppression_table(home, label: str) -> None:
+    from appliance import disclosure, reports
+    from appliance.errors import PolicyError
+    from appliance.policies import ExportPolicy
+
+    text = (home.path / "policies" / "export.yaml").read_text(encoding="utf-8")
+    policies = {k: ExportPolicy.parse(text.replace("min_cell_size: 10", f"min_cell_size: {k}")) for k in KS}
+    print(f"\n{label}: share of cells suppressed (suppressed / shown, totals included)")
+    print(f"{'report':18} {'by':22} {'cells':>6} " + " ".join(f"{'k=' + str(k):>7}" for k in KS) + "  seconds")
+    for name, dims in EXPORTS:
+        report = reports.get(name)
+        try:
+            params = reports.resolve_parameters(home.store, report, None)
+        except PolicyError:
+            continue
+        table = reports.compute(home.store, report, dims, params)
+        if not table.aggregates:
+            print(f"{name:18} {' x '.join(dims):22} {'no data':>6}")
+            continue
+        shares, started = [], time.perf_counter()
+        for k in KS:
+            measures = policies[k].allowed(name, dims)
+            try:
+                protection = disclosure.protect(table, policies[k], measures, disclosure.Earlier())
+                shares.append(f"{protection.suppressed_count / max(protection.shown_count, 1):>7.1%}")
+            except PolicyError:
+                shares.append(f"{'refused':>7}")
+        cells = sum(1 for a in table.aggregates if a.level == len(dims))
+        print(f"{name:18} {' x '.join(dims):22} {cells:>6} " + " ".join(shares)
+              + f"  {(time.perf_counter() - started) / len(KS):7.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=2000)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from appliance.access import system
+    from appliance.demo_data import generate
+    from appliance.home import Home
+    from appliance.jobs import nightly
+    from appliance.keys import Credentials, new_key_file
+
+    actor = system("benchmark")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        key = folder / "bench.key"
+        new_key_file(key)
+        generate(folder / "data", args.customers, seed=7)
+        with Home.init(folder / "demo", Credentials(key_file=key), admin="admin", admin_password="benchmark-admin") as home:
+            home.ingestor(actor).ingest(home.mapping("demo"), [folder / "data"])
+            (home.path / "models").mkdir()
+            for path in (ROOT / "models").glob("*-*.*"):
+                shutil.copy(path, home.path / "models" / path.name)
+            as_of = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10])
+            nightly(home, as_of + timedelta(days=1), actor)
+            suppression_table(home, f"demo data, {args.customers} customers")
+        churn_set = SHARED / "churn_modelling"
+        if not churn_set.is_dir():
+            print(f"\nchurn set: skipped, {churn_set} is absent")
+            return
+        from appliance import training
+
+        with Home.init(folder / "churn", Credentials(key_file=key), admin="admin", admin_password="benchmark-admin") as home:
+            home.ingestor(actor).ingest(home.mapping("churn_modelling"), [churn_set])
+            training.churn_for_home(home, "churn_modelling", None)
+            training.segments_for_home(home, "churn_modelling", 6)
+            nightly(home, date.today(), actor)
+            suppression_table(home, "churn set, 10,000 customers (models trained on it here)")
+
+
+if __name__ == "__main__":
+    main()
