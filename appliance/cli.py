@@ -590,11 +590,12 @@ def subject():
 @click.option("--by", "kind", type=click.Choice(["id_number", "phone", "email", "name", "customer_id"]),
               required=True)
 @click.option("--source", help="With --by customer_id: the source whose customer numbers these are.")
-@click.option("--purpose", required=True, help="Why (recorded in the audit log).")
+@click.option("--purpose", required=True, help="Why: a purpose named in policies/purposes.yaml (audited).")
 def subject_find(home, actor, kind, source, purpose):
     """Find customers by an identifier typed at the prompt (hashed to its token, never stored)."""
     from appliance import subjects
 
+    home.purpose_policy().check(purpose)
     value = click.prompt(f"{kind} of the person", hide_input=True, err=True) if sys.stdin.isatty() \
         else sys.stdin.readline().strip()
     if not value:
@@ -611,25 +612,29 @@ def subject_find(home, actor, kind, source, purpose):
 @subject.command("report")
 @acting("subject.rights")
 @click.option("--customer", required=True, help="The customer token (from `subject find`).")
-@click.option("--reveal", is_flag=True, help="Also show the vaulted raw values (needs --reason).")
-@click.option("--reason", help="Why (recorded in the audit log; required with --reveal).")
-def subject_report(home, actor, customer, reveal, reason):
+@click.option("--reveal", is_flag=True,
+              help="Also show the vaulted raw values your role may reveal for --purpose (needs --reason).")
+@click.option("--purpose", help="With --reveal: a purpose that policies/purposes.yaml lets your role reveal for.")
+@click.option("--reason", help="With --reveal: the case or request (recorded in the audit log).")
+def subject_report(home, actor, customer, reveal, purpose, reason):
     """What the box holds about a person: rows per table, masked notes, vaulted fields."""
     import json
 
     from appliance import subjects
 
+    fields: frozenset[str] = frozenset()
     if reveal:
         actor.require("vault.reveal")
-        if not reason:
-            raise click.UsageError("--reveal needs --reason")
+        if not reason or not purpose:
+            raise click.UsageError("--reveal needs --purpose and --reason")
+        fields = home.purpose_policy().revealable(actor.role, purpose)
     person = subjects.load(home.store, customer)
     home.audit.record(actor, "subject.report", customer=customer, reveal=reveal)
+    held = subjects.report(home.store, home.vault(), person, reveal=fields)
     if reveal:
-        home.audit.record(actor, "vault.reveal", customer=customer, reason=reason,
-                          fields=sorted(person.pii_tokens))
-    click.echo(json.dumps(subjects.report(home.store, home.vault(), person, reveal=reveal), ensure_ascii=False,
-                          indent=2))
+        home.audit.record(actor, "vault.reveal", customer=customer, purpose=purpose, reason=reason,
+                          fields=sorted(held.get("revealed", {})))
+    click.echo(json.dumps(held, ensure_ascii=False, indent=2))
 
 
 @subject.command("erase")
@@ -895,7 +900,8 @@ def _print_request(request: dict, reasons: bool) -> None:
 @click.argument("report_name", metavar="REPORT")
 @click.option("--by", "dims", multiple=True, required=True, help="A dimension (repeat for a second).")
 @click.option("--recipient", required=True, help="Who receives it (a recipient in policies/export.yaml).")
-@click.option("--purpose", required=True, help="Why (in the manifest and the audit log).")
+@click.option("--purpose", required=True,
+              help="An export purpose named in policies/purposes.yaml (in the manifest and the audit log).")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Default: the latest pipeline run.")
 @click.option("--months", type=int, default=1, show_default=True, help="churn_risk: months in the window.")
 def export_request(home, actor, report_name, dims, recipient, purpose, as_of, months):

@@ -33,7 +33,7 @@ from appliance.access import Actor
 from appliance.audit import AuditLog, canonical, fingerprint
 from appliance.disclosure import Earlier, cell_key
 from appliance.errors import AccessError, ExportError, PolicyError
-from appliance.policies import ExportPolicy
+from appliance.policies import ExportPolicy, PurposePolicy
 from appliance.store import Store
 
 BUNDLE_FORMAT = 1
@@ -64,11 +64,12 @@ class Computed:
 
 
 class Exports:
-    def __init__(self, store: Store, audit: AuditLog, policy: ExportPolicy, signing_key: Ed25519PrivateKey,
-                 outbox: Path):
+    def __init__(self, store: Store, audit: AuditLog, policy: ExportPolicy, purposes: PurposePolicy,
+                 signing_key: Ed25519PrivateKey, outbox: Path):
         self.store = store
         self.audit = audit
         self.policy = policy
+        self.purposes = purposes
         self.signing_key = signing_key
         self.outbox = Path(outbox)
 
@@ -118,8 +119,7 @@ class Exports:
         if recipient not in self.policy.budgets:
             raise PolicyError(f"'{recipient}' is not a recipient in the export policy "
                               f"(recipients: {', '.join(self.policy.budgets)})")
-        if not purpose or not purpose.strip():
-            raise PolicyError("an export needs a purpose")
+        self.purposes.check(purpose, export=True)
         self._check_budget(recipient)
         params = reports.resolve_parameters(self.store, report, as_of, months)
         computed = self._compute(report, dims, params, measures)
@@ -135,11 +135,11 @@ class Exports:
                 "INSERT INTO export_requests (request_id, report, dimensions, parameters, recipient, purpose, "
                 "requested_by, requested_at, status, result, basis_sha256, policy_sha256, epsilon, delta) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (request_id, report.name, json.dumps(list(dims)), json.dumps(params), recipient, purpose.strip(),
+                (request_id, report.name, json.dumps(list(dims)), json.dumps(params), recipient, purpose,
                  actor.name, _now().isoformat(timespec="seconds"), "pending", json.dumps(result, ensure_ascii=False),
                  protection.basis_sha256(), self.policy.sha256, computed.release.epsilon, computed.release.delta))
             self.audit.record(actor, "export.request", request=request_id, report=report.name, dimensions=list(dims),
-                              parameters=params, recipient=recipient, purpose=purpose.strip(),
+                              parameters=params, recipient=recipient, purpose=purpose,
                               published=result["published"], suppressed=result["suppressed"],
                               epsilon=computed.release.epsilon)
         return self.get(request_id)
@@ -248,7 +248,8 @@ class Exports:
             "format": BUNDLE_FORMAT, "export_id": request["request_id"],
             "report": report.name, "title_en": report.title_en, "title_zh": report.title_zh, "unit": report.unit_en,
             "dimensions": request["dimensions"], "measures": result["measures"], "parameters": request["parameters"],
-            "recipient": request["recipient"], "purpose": request["purpose"],
+            "recipient": request["recipient"],
+            "purpose": dict(zip(("name", "zh", "en"), (request["purpose"], *self.purposes.titles[request["purpose"]]))),
             "policy": {"file": ExportPolicy.FILE, "revision": policy.revision, "sha256": policy.sha256,
                        "min_cell_size": policy.min_cell_size,
                        "dominance": {"top": policy.dominance_top, "max_share": policy.dominance_share},

@@ -22,7 +22,7 @@ from appliance.ingest import Ingestor
 from appliance.keys import Credentials, Keyring
 from appliance.mapping import SourceMapping, find_mapping
 from appliance.policies import (SHIPPED_DIR as SHIPPED_POLICIES, ExportPolicy, MaskingPolicy, ProtectionPolicy,
-                                read_text, text_sha256)
+                                PurposePolicy, read_text, text_sha256)
 from appliance.protect import Tokenizer, Vault
 from appliance.settings import Settings
 from appliance.store import Store
@@ -44,7 +44,8 @@ def policy_parsers() -> dict[str, Callable[[str], object]]:
 
     return {ProtectionPolicy.FILE: ProtectionPolicy.parse,
             MaskingPolicy.FILE: lambda text: MaskingPolicy.parse(text, ENTITIES),
-            RetentionPolicy.FILE: RetentionPolicy.parse, ExportPolicy.FILE: ExportPolicy.parse}
+            RetentionPolicy.FILE: RetentionPolicy.parse, ExportPolicy.FILE: ExportPolicy.parse,
+            PurposePolicy.FILE: PurposePolicy.parse}
 
 
 def check_policy_files(directory: Path) -> list[tuple[str, str | None, str | None]]:
@@ -214,6 +215,9 @@ class Home:
     def export_policy(self) -> ExportPolicy:
         return self.policy(ExportPolicy.FILE, ExportPolicy.parse)
 
+    def purpose_policy(self) -> PurposePolicy:
+        return self.policy(PurposePolicy.FILE, PurposePolicy.parse)
+
     def retention_policy(self):
         from appliance.retention import RetentionPolicy
 
@@ -234,7 +238,7 @@ class Home:
     def exports(self):
         from appliance.exports import Exports
 
-        return Exports(self.store, self.audit, self.export_policy(), self.export_signing_key(),
+        return Exports(self.store, self.audit, self.export_policy(), self.purpose_policy(), self.export_signing_key(),
                        self.path / self.settings["exports.outbox"])
 
     def export_signing_key(self) -> Ed25519PrivateKey:

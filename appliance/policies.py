@@ -292,3 +292,80 @@ class ExportPolicy:
         return cls(str(revision), k, top, float(share), round_counts, float(round_amounts), decimals, max_cells,
                    Privacy(mechanism, epsilon, delta, period), budgets, allowed,
                    text_sha256(text))
+
+
+@dataclass(frozen=True)
+class PurposePolicy:
+    """Why customer data may be used: the purposes every `--purpose` must name, which of them allow an export,
+    and who may reveal which vaulted fields for which purposes."""
+    titles: dict[str, tuple[str, str]]  # purpose -> (zh, en)
+    export_purposes: frozenset[str]
+    reveal: dict[str, tuple[frozenset[str], frozenset[str]]]  # role -> (fields, purposes)
+    sha256: str
+
+    FILE = "purposes.yaml"
+
+    def check(self, purpose: str, *, export: bool = False) -> str:
+        if purpose not in self.titles:
+            raise PolicyError(f"'{purpose}' is not a purpose in {self.FILE} (purposes: {', '.join(self.titles)})")
+        if export and purpose not in self.export_purposes:
+            raise PolicyError(f"purpose '{purpose}' does not allow an export (export purposes: "
+                              f"{', '.join(sorted(self.export_purposes))})")
+        return purpose
+
+    def revealable(self, role: str, purpose: str) -> frozenset[str]:
+        """The vaulted fields (table.field) this role may reveal for this purpose; refuses when none."""
+        self.check(purpose)
+        fields, purposes = self.reveal.get(role, (frozenset(), frozenset()))
+        if purpose not in purposes:
+            raise PolicyError(f"{self.FILE} does not let role '{role}' reveal data for purpose '{purpose}'")
+        return fields
+
+    @classmethod
+    def load(cls, directory: Path) -> "PurposePolicy":
+        return cls.parse(read_text(directory, cls.FILE))
+
+    @classmethod
+    def parse(cls, text: str) -> "PurposePolicy":
+        from appliance.access import ROLES
+
+        where = cls.FILE
+        doc = yamlfile.parse(text, where, PolicyError)
+
+        def fail(line: int, message: str):
+            raise PolicyError(f"{where} line {line}: {message}")
+
+        if not isinstance(doc, dict) or doc.get("version") != 1:
+            fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
+        purposes = doc.get("purposes")
+        if not isinstance(purposes, dict) or not purposes:
+            fail(doc.line_of("purposes"), "'purposes' must map each purpose to its titles (zh, en)")
+        titles, exports = {}, set()
+        for name, rule in purposes.items():
+            line = purposes.line_of(name)
+            if not isinstance(rule, dict) or not all(isinstance(rule.get(t), str) and rule[t] for t in ("zh", "en")):
+                fail(line, f"purpose '{name}' needs zh and en titles")
+            if not isinstance(rule.get("export", False), bool):
+                fail(rule.line_of("export"), f"purpose '{name}': 'export' must be true or false")
+            titles[str(name)] = (rule["zh"], rule["en"])
+            if rule.get("export"):
+                exports.add(str(name))
+        reveal_rules = doc.get("reveal") or {}
+        if not isinstance(reveal_rules, dict):
+            fail(doc.line_of("reveal"), "'reveal' must map roles to the fields and purposes they may reveal for")
+        reveal = {}
+        for role, rule in reveal_rules.items():
+            line = reveal_rules.line_of(role)
+            if role not in ROLES:
+                fail(line, f"unknown role '{role}' (roles: {', '.join(ROLES)})")
+            if not isinstance(rule, dict):
+                fail(line, f"'{role}' needs fields and purposes")
+            fields, allowed = rule.get("fields"), rule.get("purposes")
+            if not isinstance(fields, list) or not all(isinstance(f, str) and f.count(".") == 1 for f in fields):
+                fail(rule.line_of("fields"), f"'{role}.fields' must list vaulted fields as table.field")
+            if not isinstance(allowed, list) or any(p not in titles for p in allowed):
+                fail(rule.line_of("purposes"), f"'{role}.purposes' must list purposes defined above")
+            if any(p in exports for p in allowed):
+                fail(rule.line_of("purposes"), f"'{role}': an export purpose never reveals customer data")
+            reveal[role] = (frozenset(fields), frozenset(allowed))
+        return cls(titles, frozenset(exports), reveal, text_sha256(text))

@@ -82,8 +82,9 @@ def _where(column: str, values: list[str]) -> tuple[str, list[str]]:
     return f"{column} IN ({', '.join('?' * len(values))})", values
 
 
-def report(store: Store, vault: Vault, subject: Subject, *, reveal: bool) -> dict:
-    """What the box holds: rows per table, masked texts, and (when revealing) the vaulted raw values."""
+def report(store: Store, vault: Vault, subject: Subject, *, reveal: frozenset[str] = frozenset()) -> dict:
+    """What the box holds: rows per table, masked texts, and the raw values of the vaulted fields named in
+    `reveal` (as customers.<field>, what the purpose policy lets the reader reveal)."""
     held: dict = {"customer": subject.customer, "accounts": len(subject.accounts), "rows": {}}
     existing = set(store.tables())
     for table, column, values in _related(subject):
@@ -96,7 +97,8 @@ def report(store: Store, vault: Vault, subject: Subject, *, reveal: bool) -> dic
     held["vaulted_fields"] = sorted(f for f, t in subject.pii_tokens.items()
                                     if store.scalar("SELECT 1 FROM vault WHERE domain = ? AND token = ?", (f, t)))
     if reveal:
-        held["revealed"] = {f: vault.reveal(f, subject.pii_tokens[f]) for f in held["vaulted_fields"]}
+        held["revealed"] = {f: vault.reveal(f, subject.pii_tokens[f]) for f in held["vaulted_fields"]
+                            if f"customers.{f}" in reveal}
     return held
 
 

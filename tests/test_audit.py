@@ -188,12 +188,12 @@ def test_no_seeded_pii_enters_the_audit_log(tmp_path, key_file, demo_dir):
     officer = {**env, "APPLIANCE_USER": "officer", "APPLIANCE_USER_PASSWORD": "officer-password"}
     customers = pd.read_csv(demo_dir / "customers.csv", dtype=str, encoding="utf-8-sig")
     phone = customers["手机号"][0]
-    found = run_cli("subject", "find", "--home", home, "--by", "phone", "--purpose", "access request",
+    found = run_cli("subject", "find", "--home", home, "--by", "phone", "--purpose", "data_subject_request",
                     env_extra=officer, stdin=phone + "\n", check=True).stdout.split()
-    report = run_cli("subject", "report", "--home", home, "--customer", found[0], "--reveal", "--reason",
-                     "art. 45 request", env_extra=officer, check=True).stdout
+    report = run_cli("subject", "report", "--home", home, "--customer", found[0], "--reveal", "--purpose",
+                     "data_subject_request", "--reason", "art. 45 request", env_extra=officer, check=True).stdout
     assert phone in report  # revealed to the officer on screen, never written to the log
-    run_cli("subject", "find", "--home", home, "--by", "phone", "--purpose", "x", env_extra=env,
+    run_cli("subject", "find", "--home", home, "--by", "phone", "--purpose", "data_subject_request", env_extra=env,
             stdin=phone + "\n")  # refused: the admin is not a compliance officer
     with Home.open(home, Credentials(key_file=key_file)) as opened:
         log = "\n".join(f"{r['actor']} {r['event']} {r['details']}" for r in opened.audit.entries())

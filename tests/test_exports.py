@@ -57,7 +57,7 @@ def home(world):
 
 def _approved(home, name, dims, **kwargs) -> Path:
     exports = home.exports()
-    request = exports.request(ANALYST, name, dims, recipient="head_office", purpose="tests", **kwargs)
+    request = exports.request(ANALYST, name, dims, recipient="head_office", purpose="management_reporting", **kwargs)
     return exports.approve(OFFICER, request["request_id"])
 
 
@@ -109,7 +109,7 @@ def test_no_canary_value_or_token_reaches_a_bundle(home, world):
 
 def test_the_requester_cannot_approve_and_nothing_leaves_without_approval(home):
     exports = home.exports()
-    request = exports.request(ANALYST, "segment_profile", ("segment",), recipient="regulator", purpose="review")
+    request = exports.request(ANALYST, "segment_profile", ("segment",), recipient="regulator", purpose="regulatory_reporting")
     assert not (home.path / "outbox" / request["request_id"]).exists()  # requested, not written
     promoted = Actor(ANALYST.name, "compliance")  # the same person, later given the compliance role
     with pytest.raises(AccessError, match="cannot also approve"):
@@ -151,7 +151,7 @@ def test_cli_request_approve_verify(world, tmp_path):
         run_cli("user", "add", name, "--role", role, env_extra=env, check=True)
     as_user = dict(env, APPLIANCE_USER_PASSWORD="password-cli-1")
     requested = run_cli("export", "request", "churn_risk", "--by", "segment", "--by", "risk_band",
-                        "--recipient", "regulator", "--purpose", "quarterly review", "--user", "cli-ana",
+                        "--recipient", "regulator", "--purpose", "regulatory_reporting", "--user", "cli-ana",
                         env_extra=as_user, check=True)
     request_id = requested.stdout.strip().splitlines()[-1]
     assert request_id.startswith("EXP-")
@@ -178,7 +178,7 @@ def test_cli_request_approve_verify(world, tmp_path):
 
 def test_a_request_is_stale_when_the_data_changes_before_approval(home):
     exports = home.exports()
-    request = exports.request(ANALYST, "tag_counts", ("tag",), recipient="head_office", purpose="tests")
+    request = exports.request(ANALYST, "tag_counts", ("tag",), recipient="head_office", purpose="management_reporting")
     as_of = request["parameters"]["as_of"]
     moved = home.store.scalar("SELECT customer_id FROM customer_tags WHERE as_of = ? LIMIT 1", (as_of,))
     with home.store.transaction():
@@ -199,12 +199,12 @@ def test_the_dp_budget_refuses_an_over_budget_export(home):
         spent_before = exports.spent("regulator")
         assert spent_before == 0
         for _ in range(2):
-            request = exports.request(ANALYST, "segment_profile", ("segment",), recipient="regulator", purpose="dp")
+            request = exports.request(ANALYST, "segment_profile", ("segment",), recipient="regulator", purpose="regulatory_reporting")
             assert request["epsilon"] == 1.0
             exports.approve(OFFICER, request["request_id"])
         assert exports.spent("regulator") == 2.0
         with pytest.raises(PolicyError, match="spent epsilon 2 of 2.5"):
-            exports.request(ANALYST, "segment_profile", ("region",), recipient="regulator", purpose="dp")
+            exports.request(ANALYST, "segment_profile", ("region",), recipient="regulator", purpose="regulatory_reporting")
         manifest = json.loads(Path(home.exports().get(request["request_id"])["bundle"], "manifest.json").read_text())
         assert manifest["differential_privacy"] == {"mechanism": "laplace", "epsilon": 1.0, "delta": 0.0}
     finally:

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from appliance import subjects
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, PolicyError
+from appliance.policies import SHIPPED_DIR, PurposePolicy
 from tests.conftest import TESTS, run_cli
 
 
@@ -28,14 +29,35 @@ def test_find_by_each_identifier(loaded, demo_dir):
     assert subjects.find(loaded.store, loaded.tokenizer(), "phone", "13000000000") == []
 
 
-def test_report_reveals_only_when_asked(loaded, demo_dir):
+def test_report_reveals_only_when_asked_and_only_what_the_purpose_allows(loaded, demo_dir):
     person = _person(demo_dir)
     subject = subjects.load(loaded.store, loaded.tokenizer().token("customer", person["客户号"], "demo"))
-    masked = subjects.report(loaded.store, loaded.vault(), subject, reveal=False)
+    masked = subjects.report(loaded.store, loaded.vault(), subject)
     assert "revealed" not in masked and masked["rows"]["transactions.customer_id"] > 0
     assert person["姓名"] not in str(masked)
-    revealed = subjects.report(loaded.store, loaded.vault(), subject, reveal=True)
+    purposes = loaded.purpose_policy()
+    fields = purposes.revealable("compliance", "data_subject_request")
+    revealed = subjects.report(loaded.store, loaded.vault(), subject, reveal=fields)
     assert revealed["revealed"]["phone"] == person["手机号"] and revealed["revealed"]["name"] == person["姓名"]
+    phone_only = subjects.report(loaded.store, loaded.vault(), subject, reveal=frozenset({"customers.phone"}))
+    assert set(phone_only["revealed"]) == {"phone"} and person["姓名"] not in str(phone_only)
+    for role, purpose in (("compliance", "complaint_handling"), ("staff", "data_subject_request"),
+                          ("compliance", "management_reporting"), ("compliance", "curiosity")):
+        with pytest.raises(PolicyError):
+            purposes.revealable(role, purpose)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("reveal:\n  compliance:", "reveal:\n  auditor:", "unknown role 'auditor'"),
+    ("purposes: [data_subject_request,", "purposes: [gossip,", "'compliance.purposes' must list purposes"),
+    ("purposes: [data_subject_request,", "purposes: [regulatory_reporting,", "an export purpose never reveals"),
+    ("  complaint_handling:   {zh: 投诉处理, ", "  complaint_handling:   {", "needs zh and en titles"),
+])
+def test_a_malformed_purpose_policy_names_its_line(old, new, message):
+    text = (SHIPPED_DIR / PurposePolicy.FILE).read_text(encoding="utf-8")
+    assert old in text
+    with pytest.raises(PolicyError, match=rf"purposes.yaml line \d+: .*{message}"):
+        PurposePolicy.parse(text.replace(old, new))
 
 
 def _tables_holding(home, tokens):
@@ -77,7 +99,7 @@ def test_cli_erase_is_audited_with_counts(tmp_path, key_file, demo_dir):
             env_extra={**env, "APPLIANCE_NEW_USER_PASSWORD": "officer-password"}, check=True)
     officer = {**env, "APPLIANCE_USER": "officer", "APPLIANCE_USER_PASSWORD": "officer-password"}
     person = _person(demo_dir, 5)
-    customer = run_cli("subject", "find", "--home", home, "--by", "id_number", "--purpose", "erasure request",
+    customer = run_cli("subject", "find", "--home", home, "--by", "id_number", "--purpose", "data_subject_request",
                        env_extra=officer, stdin=person["证件号码"] + "\n", check=True).stdout.strip()
     out = run_cli("subject", "erase", "--home", home, "--customer", customer, "--reason", "PIPL art. 47 request",
                   env_extra=officer, check=True).stdout
