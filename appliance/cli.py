@@ -367,6 +367,46 @@ def _demo_insights(home: Home) -> None:
                   if drift["flagged"] else ", within threshold"))
 
 
+def _demo_user(home: Home, root: Path, name: str, role: str):
+    """A demo user with a generated password kept in <root>/<name>.password, signed in as any person is."""
+    import secrets
+
+    from appliance.access import system
+    from appliance.keys import write_private_file
+
+    password_file = root / f"{name}.password"
+    if not password_file.exists():
+        password = secrets.token_urlsafe(12)
+        with home.store.transaction():
+            home.users().add(name, role, password)
+            home.audit.record(system("demo"), "user.add", user=name, role=role)
+        write_private_file(password_file, password + "\n")
+    actor = home.users().authenticate(name, password_file.read_text(encoding="utf-8").strip())
+    home.audit.record(actor, "login.success", user=name, role=role)
+    return actor
+
+
+def _demo_export(home: Home, root: Path) -> None:
+    """An analyst requests an aggregated report, a compliance officer approves it, the bundle is verified."""
+    from appliance.audit import load_public_key
+    from appliance.exports import verify
+    from appliance.home import EXPORT_PUBLIC_KEY
+
+    analyst = _demo_user(home, root, "demo.analyst", "analyst")
+    officer = _demo_user(home, root, "demo.officer", "compliance")
+    exports = home.exports()
+    request = exports.request(analyst, "segment_profile", ("segment", "region"), recipient="head_office",
+                              purpose="management_reporting")
+    bundle = exports.approve(officer, request["request_id"])
+    verdict = verify(bundle, load_public_key((home.path / EXPORT_PUBLIC_KEY).read_bytes()))
+    result = request["result"]
+    click.echo(f"5. export {request['request_id']}: segment profiles by segment x region, requested by "
+               f"{analyst.name}, approved by {officer.name}: {result['published']} cells published, "
+               f"{result['suppressed']} suppressed (k={exports.policy.min_cell_size}, dominance, complements)\n"
+               f"   signed bundle {bundle}: {'verified' if verdict.ok else 'NOT VERIFIED'} with "
+               f"{EXPORT_PUBLIC_KEY}")
+
+
 @cli.command()
 @click.option("--dir", "directory", default="demo", show_default=True, type=click.Path(file_okay=False),
               help="Working folder: data/, home/ and the key file demo.key beside the home.")
@@ -413,11 +453,15 @@ def demo(directory, customers, seed):
                   ("customers", "accounts", "transactions", "interactions", "digital_events", "vault")}
         click.echo("   store: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         _demo_insights(home)
+        _demo_export(home, root)
         entries = home.audit.verify()
-        click.echo(f"5. audit log: {entries.message}")
+        click.echo(f"6. audit log: {entries.message}")
     click.echo(f"Done. Explore with: .venv/bin/appliance status --home {home_path} --key-file {key}\n"
                f"  acting as the admin: APPLIANCE_USER=admin APPLIANCE_USER_PASSWORD=$(cat {password_file}) "
-               f".venv/bin/appliance quarantine --home {home_path} --key-file {key}")
+               f".venv/bin/appliance quarantine --home {home_path} --key-file {key}\n"
+               f"  exports, as the compliance officer: APPLIANCE_USER=demo.officer "
+               f"APPLIANCE_USER_PASSWORD=$(cat {root / 'demo.officer.password'}) .venv/bin/appliance export list "
+               f"--home {home_path} --key-file {key}")
 
 
 @cli.group()

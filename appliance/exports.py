@@ -186,41 +186,55 @@ class Exports:
             self.audit.record(actor, "export.reject", request=request_id, reason=reason.strip())
 
     def approve(self, actor: Actor, request_id: str) -> Path:
-        """Approve, re-check and write the signed bundle; returns its path."""
+        """Approve, re-check and write the signed bundle; returns its path. The re-check, the ledger and the
+        audit entries happen under the store's write lock, so two approvals cannot both miss each other."""
         actor.require("export.approve")
         request = self._pending(request_id)
         if request["requested_by"] == actor.name:
             raise AccessError(f"user '{actor.name}' requested {request_id} and cannot also approve it")
-        if request["policy_sha256"] != self.policy.sha256:
-            self._mark_stale(request_id, "the export policy changed since the request")
         report = reports.get(request["report"])
-        dims = tuple(request["dimensions"])
-        computed = self._compute(report, dims, request["parameters"], tuple(request["result"]["measures"]))
-        if computed.protection.basis_sha256() != request["basis_sha256"]:
-            self._mark_stale(request_id, "the data or earlier exports changed since the request")
-        self._check_budget(request["recipient"])
-        approved_at = _now().isoformat(timespec="seconds")
-        staging = self._stage(request, report, actor, approved_at)
-        target = self.outbox / request_id
+        target, staging, stale = self.outbox / request_id, None, None
         try:
             with self.store.transaction():
-                self.store.execute("UPDATE export_requests SET status = 'approved', decided_by = ?, decided_at = ?, "
-                                   "bundle = ? WHERE request_id = ?", (actor.name, approved_at, str(target), request_id))
-                self.store.executemany(
-                    "INSERT INTO export_ledger VALUES (?,?,?,?,?)",
-                    [(report.name, computed.scope, cell_key(a.key), request_id, int(state == disclosure.SUPPRESSED))
-                     for a in computed.protection.table.aggregates
-                     if (state := computed.protection.status[cell_key(a.key)]) != disclosure.WITHHELD])
-                self.audit.record(actor, "export.approve", request=request_id, requested_by=request["requested_by"])
-                manifest_sha = hashlib.sha256((staging / "manifest.json").read_bytes()).hexdigest()
-                self.audit.record(actor, "export.write", request=request_id, bundle=target.name,
-                                  manifest_sha256=manifest_sha, recipient=request["recipient"],
-                                  epsilon=request["epsilon"])
-                os.replace(staging, target)
+                request = self._pending(request_id)
+                computed, stale = self._recheck(request, report)
+                if stale is None:
+                    self._check_budget(request["recipient"])
+                    approved_at = _now().isoformat(timespec="seconds")
+                    staging = self._stage(request, report, actor, approved_at)
+                    self._record_approval(actor, request, computed, target, approved_at, staging)
+                    os.replace(staging, target)
         finally:
-            if staging.exists():
+            if staging is not None and staging.exists():
                 shutil.rmtree(staging)
+        if stale is not None:
+            self._mark_stale(request_id, stale)
         return target
+
+    def _recheck(self, request: dict, report: reports.Report) -> tuple[Computed | None, str | None]:
+        """The report protected again now; a reason when that is not what was previewed."""
+        if request["policy_sha256"] != self.policy.sha256:
+            return None, "the export policy changed since the request"
+        computed = self._compute(report, tuple(request["dimensions"]), request["parameters"],
+                                 tuple(request["result"]["measures"]))
+        if computed.protection.basis_sha256() != request["basis_sha256"]:
+            return None, "the data or earlier exports changed since the request"
+        return computed, None
+
+    def _record_approval(self, actor: Actor, request: dict, computed: Computed, target: Path, approved_at: str,
+                         staging: Path) -> None:
+        request_id = request["request_id"]
+        self.store.execute("UPDATE export_requests SET status = 'approved', decided_by = ?, decided_at = ?, "
+                           "bundle = ? WHERE request_id = ?", (actor.name, approved_at, str(target), request_id))
+        protection = computed.protection
+        self.store.executemany(
+            "INSERT INTO export_ledger VALUES (?,?,?,?,?)",
+            [(request["report"], computed.scope, cell_key(a.key), request_id, int(state == disclosure.SUPPRESSED))
+             for a in protection.table.aggregates if (state := protection.status[cell_key(a.key)]) != disclosure.WITHHELD])
+        self.audit.record(actor, "export.approve", request=request_id, requested_by=request["requested_by"])
+        self.audit.record(actor, "export.write", request=request_id, bundle=target.name,
+                          manifest_sha256=hashlib.sha256((staging / "manifest.json").read_bytes()).hexdigest(),
+                          recipient=request["recipient"], epsilon=request["epsilon"])
 
     def _mark_stale(self, request_id: str, why: str) -> None:
         with self.store.transaction():

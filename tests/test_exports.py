@@ -188,6 +188,21 @@ def test_a_request_is_stale_when_the_data_changes_before_approval(home):
     assert exports.get(request["request_id"])["status"] == "stale"
 
 
+def test_a_request_is_stale_when_the_policy_changes_before_approval(home):
+    request = home.exports().request(ANALYST, "churn_risk", ("region",), recipient="head_office",
+                                     purpose="management_reporting")
+    policy_file = home.path / "policies" / "export.yaml"
+    original = policy_file.read_text(encoding="utf-8")
+    try:
+        policy_file.write_text(original.replace("min_cell_size: 10", "min_cell_size: 11"), encoding="utf-8")
+        with pytest.raises(ExportError, match="export policy changed"):
+            home.exports().approve(OFFICER, request["request_id"])
+    finally:
+        policy_file.write_text(original, encoding="utf-8")
+    assert home.exports().get(request["request_id"])["status"] == "stale"
+    assert not (home.path / "outbox" / request["request_id"]).exists()
+
+
 def test_the_dp_budget_refuses_an_over_budget_export(home):
     policy_file = home.path / "policies" / "export.yaml"
     original = policy_file.read_text(encoding="utf-8")

@@ -47,8 +47,10 @@ def test_demo_pipeline_runs_offline_and_writes_only_where_it_should(tmp_path):
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "ingested batch 1" in result.stdout and "probe ok" in result.stdout
+    assert "5. export EXP-" in result.stdout and ": verified with export-public-key.pem" in result.stdout
     # No interface in the namespace: any connection attempt would have failed the run or been swallowed;
     # either way nothing may have been written to the user's home (~/.cache telemetry, suffix lists).
     assert sorted(p.relative_to(user_home) for p in user_home.rglob("*")) == []
     assert sorted(p.name for p in work.iterdir()) == ["demo"]
-    assert sorted(p.name for p in (work / "demo").iterdir()) == ["admin.password", "data", "demo.key", "home"]
+    assert sorted(p.name for p in (work / "demo").iterdir()) == [
+        "admin.password", "data", "demo.analyst.password", "demo.key", "demo.officer.password", "home"]
