@@ -206,6 +206,17 @@ def recoverable(protection: Protection, earlier: Earlier) -> list[Aggregate]:
     return [agg for agg in hidden if np.abs(null_space @ indicator(agg)).max() < 1e-8]
 
 
+def assert_publishable(protection: Protection, policy: ExportPolicy, earlier: Earlier) -> None:
+    """The last gate before anything is written: every published aggregate passes the primary rules and no
+    suppressed one is recoverable. Protect guarantees this; the gate makes a future mistake fail loudly."""
+    for agg in protection.by_status(PUBLISHED):
+        reason = _primary_reason(agg, policy, protection.table, protection.measures, earlier)
+        if reason:
+            raise PolicyError(f"refused to publish an aggregate that fails the policy ({reason})")
+    if recoverable(protection, earlier):
+        raise PolicyError("refused to publish: a suppressed aggregate would be recoverable")
+
+
 # Release --------------------------------------------------------------------------------------------------
 
 def _round_to(value: float, base: float) -> float:

@@ -219,6 +219,7 @@ class Exports:
                                  tuple(request["result"]["measures"]))
         if computed.protection.basis_sha256() != request["basis_sha256"]:
             return None, "the data or earlier exports changed since the request"
+        disclosure.assert_publishable(computed.protection, self.policy, self._earlier(report.name, computed.scope))
         return computed, None
 
     def _record_approval(self, actor: Actor, request: dict, computed: Computed, target: Path, approved_at: str,

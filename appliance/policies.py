@@ -26,6 +26,28 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def document(text: str, name: str):
+    """A policy file's YAML, checked for its schema version: the document and `fail(line, message)`, which
+    raises a PolicyError naming file and line."""
+    doc = yamlfile.parse(text, name, PolicyError)
+
+    def fail(line: int, message: str):
+        raise PolicyError(f"{name} line {line}: {message}")
+
+    if not isinstance(doc, dict) or doc.get("version") != 1:
+        fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
+    return doc, fail
+
+
+class PolicyFile:
+    """A policy read from `FILE` in a policies folder; subclasses parse its text."""
+    FILE = ""
+
+    @classmethod
+    def load(cls, directory: Path, *args):
+        return cls.parse(read_text(directory, cls.FILE), *args)
+
+
 def policies_dir(home_policies: Path | None = None) -> Path:
     """The home's own policies when present (a bank's compliance officer edits those), else the shipped ones."""
     if home_policies is not None and home_policies.is_dir():
@@ -34,7 +56,7 @@ def policies_dir(home_policies: Path | None = None) -> Path:
 
 
 @dataclass(frozen=True)
-class ProtectionPolicy:
+class ProtectionPolicy(PolicyFile):
     defaults: dict[str, str]
     allowed: dict[str, tuple[str, ...]]
     vault_fields: frozenset[str]
@@ -49,21 +71,8 @@ class ProtectionPolicy:
     FILE = "protection.yaml"
 
     @classmethod
-    def load(cls, directory: Path) -> "ProtectionPolicy":
-        return cls.parse(read_text(directory, cls.FILE))
-
-    @classmethod
     def parse(cls, text: str) -> "ProtectionPolicy":
-        where = cls.FILE
-        doc = yamlfile.parse(text, where, PolicyError)
-
-        def fail(line: int, message: str):
-            raise PolicyError(f"{where} line {line}: {message}")
-
-        if not isinstance(doc, dict):
-            raise PolicyError(f"{where}: expected a mapping")
-        if doc.get("version") != 1:
-            fail(doc.line_of("version"), "version must be 1")
+        doc, fail = document(text, cls.FILE)
         classes = doc.get("classes")
         if not isinstance(classes, dict):
             fail(doc.line_of("classes"), "'classes' must map each data class to its handling")
@@ -101,7 +110,7 @@ class DisplayRule:
 
 
 @dataclass(frozen=True)
-class MaskingPolicy:
+class MaskingPolicy(PolicyFile):
     operators: dict[str, str]  # data class -> operator
     entity_classes: dict[str, str]  # entity type -> data class
     display: dict[str, DisplayRule]
@@ -113,19 +122,8 @@ class MaskingPolicy:
     FILE = "masking.yaml"
 
     @classmethod
-    def load(cls, directory: Path, known_entities: tuple[str, ...]) -> "MaskingPolicy":
-        return cls.parse(read_text(directory, cls.FILE), known_entities)
-
-    @classmethod
     def parse(cls, text: str, known_entities: tuple[str, ...]) -> "MaskingPolicy":
-        where = cls.FILE
-        doc = yamlfile.parse(text, where, PolicyError)
-
-        def fail(line: int, message: str):
-            raise PolicyError(f"{where} line {line}: {message}")
-
-        if not isinstance(doc, dict) or doc.get("version") != 1:
-            fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
+        doc, fail = document(text, cls.FILE)
         operators = doc.get("operators")
         if not isinstance(operators, dict):
             fail(doc.line_of("operators"), "'operators' must map each PII data class to an operator")
@@ -175,7 +173,7 @@ class Privacy:
 
 
 @dataclass(frozen=True)
-class ExportPolicy:
+class ExportPolicy(PolicyFile):
     revision: str
     min_cell_size: int
     dominance_top: int
@@ -203,18 +201,10 @@ class ExportPolicy:
         return measures
 
     @classmethod
-    def load(cls, directory: Path) -> "ExportPolicy":
-        return cls.parse(read_text(directory, cls.FILE))
-
-    @classmethod
     def parse(cls, text: str) -> "ExportPolicy":
         from appliance.reports import REPORTS
 
-        where = cls.FILE
-        doc = yamlfile.parse(text, where, PolicyError)
-
-        def fail(line: int, message: str):
-            raise PolicyError(f"{where} line {line}: {message}")
+        doc, fail = document(text, cls.FILE)
 
         def number(mapping, key, kind, low, high, default=None):
             value = mapping.get(key, default)
@@ -231,8 +221,6 @@ class ExportPolicy:
                 fail(doc.line_of(key), f"'{key}' must be a mapping")
             return value
 
-        if not isinstance(doc, dict) or doc.get("version") != 1:
-            fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
         revision = doc.get("revision")
         if not isinstance(revision, (str, int, date)) or isinstance(revision, bool) or str(revision).strip() == "":
             fail(doc.line_of("revision"), "'revision' must name this version of the policy (bump it on every change)")
@@ -295,7 +283,7 @@ class ExportPolicy:
 
 
 @dataclass(frozen=True)
-class PurposePolicy:
+class PurposePolicy(PolicyFile):
     """Why customer data may be used: the purposes every `--purpose` must name, which of them allow an export,
     and who may reveal which vaulted fields for which purposes."""
     titles: dict[str, tuple[str, str]]  # purpose -> (zh, en)
@@ -322,21 +310,10 @@ class PurposePolicy:
         return fields
 
     @classmethod
-    def load(cls, directory: Path) -> "PurposePolicy":
-        return cls.parse(read_text(directory, cls.FILE))
-
-    @classmethod
     def parse(cls, text: str) -> "PurposePolicy":
         from appliance.access import ROLES
 
-        where = cls.FILE
-        doc = yamlfile.parse(text, where, PolicyError)
-
-        def fail(line: int, message: str):
-            raise PolicyError(f"{where} line {line}: {message}")
-
-        if not isinstance(doc, dict) or doc.get("version") != 1:
-            fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
+        doc, fail = document(text, cls.FILE)
         purposes = doc.get("purposes")
         if not isinstance(purposes, dict) or not purposes:
             fail(doc.line_of("purposes"), "'purposes' must map each purpose to its titles (zh, en)")

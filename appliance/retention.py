@@ -3,11 +3,9 @@ The audit log is out of its reach: no data job deletes audit entries."""
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
-from appliance import model, yamlfile
-from appliance.errors import PolicyError
-from appliance.policies import read_text
+from appliance import model
+from appliance.policies import PolicyFile, document
 from appliance.store import Store
 
 MIN_AUDIT_YEARS = 5
@@ -22,25 +20,15 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class RetentionPolicy:
+class RetentionPolicy(PolicyFile):
     rules: tuple[Rule, ...]
     audit_log_years: int
 
     FILE = "retention.yaml"
 
     @classmethod
-    def load(cls, directory: Path) -> "RetentionPolicy":
-        return cls.parse(read_text(directory, cls.FILE))
-
-    @classmethod
     def parse(cls, text: str) -> "RetentionPolicy":
-        doc = yamlfile.parse(text, cls.FILE, PolicyError)
-
-        def fail(line: int, message: str):
-            raise PolicyError(f"{cls.FILE} line {line}: {message}")
-
-        if not isinstance(doc, dict) or doc.get("version") != 1:
-            fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
+        doc, fail = document(text, cls.FILE)
         years = doc.get("audit_log_years", MIN_AUDIT_YEARS)
         if not isinstance(years, int) or years < MIN_AUDIT_YEARS:
             fail(doc.line_of("audit_log_years"), f"audit_log_years must be a whole number of at least {MIN_AUDIT_YEARS}")

@@ -4,7 +4,6 @@ product's check: a cell is exposed when adding its equation does not raise the r
 
 import itertools
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +179,18 @@ def test_too_many_cells_are_refused():
     cells = {(f"s{i}", f"r{j}"): 20 for i in range(40) for j in range(30)}
     with pytest.raises(PolicyError, match="max_cells"):
         disclosure.protect(table(cells), POLICY, (), Earlier())
+
+
+def test_the_last_gate_refuses_what_protection_would_never_publish():
+    cells = {("s0", "r0"): 3, ("s0", "r1"): 40, ("s1", "r0"): 50, ("s1", "r1"): 60}
+    protection = disclosure.protect(table(cells), POLICY, (), Earlier())
+    disclosure.assert_publishable(protection, POLICY, Earlier())
+    small = cell_key({"segment": "s0", "region": "r0"})
+    protection.status[small] = PUBLISHED  # a bug that publishes the small cell
+    with pytest.raises(PolicyError, match="fewer than 10 customers"):
+        disclosure.assert_publishable(protection, POLICY, Earlier())
+    protection.status[small] = SUPPRESSED
+    partner = next(cell_key(a.key) for a in protection.by_status(SUPPRESSED) if cell_key(a.key) != small)
+    protection.status[partner] = PUBLISHED  # a bug that drops a complement
+    with pytest.raises(PolicyError, match="recoverable"):
+        disclosure.assert_publishable(protection, POLICY, Earlier())

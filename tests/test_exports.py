@@ -13,9 +13,8 @@ import pytest
 
 from appliance import reports
 from appliance.access import Actor
-from appliance.audit import load_public_key
 from appliance.demo_data import generate
-from appliance.errors import AccessError, ExportError, PolicyError, StoreError
+from appliance.errors import AccessError, ExportError, PolicyError
 from appliance.exports import verify
 from appliance.home import EXPORT_PUBLIC_KEY, Home
 from appliance.jobs import nightly
