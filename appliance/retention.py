@@ -20,9 +20,21 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class ClassRule:
+    """Values of one data class are cleared once older than `days`, while the rest of their row stays."""
+    data_class: str
+    days: int
+    fields: tuple[tuple[str, str, str], ...]  # (table, field, date column)
+
+
+CLASSES_WITH_RETENTION = ("free_text",)
+
+
+@dataclass(frozen=True)
 class RetentionPolicy(PolicyFile):
     rules: tuple[Rule, ...]
     audit_log_years: int
+    class_rules: tuple[ClassRule, ...] = ()
 
     FILE = "retention.yaml"
 
@@ -51,11 +63,32 @@ class RetentionPolicy(PolicyFile):
                     model.BY_NAME[table].field(column).type not in ("date", "datetime"):
                 fail(line, f"{table}: 'date' must name a date or date-time field of the table")
             rules.append(Rule(table, rule["days"], column))
-        return cls(tuple(rules), years)
+        classes = doc.get("classes") or {}
+        if not isinstance(classes, dict):
+            fail(doc.line_of("classes"), "'classes' must map data classes to {days}")
+        dated = {r.table: r.date_column for r in rules if r.date_column}
+        class_rules = []
+        for data_class, rule in classes.items():
+            line = classes.line_of(data_class)
+            if data_class not in CLASSES_WITH_RETENTION:
+                fail(line, f"per-class retention covers {', '.join(CLASSES_WITH_RETENTION)}, not '{data_class}'")
+            if not isinstance(rule, dict) or not isinstance(rule.get("days"), int) or rule["days"] < 1:
+                fail(line, f"{data_class}: 'days' must be a whole number of at least 1")
+            fields = []
+            for table in model.TABLES:
+                for f in table.fields:
+                    if f.free_text:
+                        if table.name not in dated:
+                            fail(line, f"{data_class}: table '{table.name}' holds free text but has no dated rule "
+                                       "under 'tables'")
+                        fields.append((table.name, f.name, dated[table.name]))
+            class_rules.append(ClassRule(data_class, rule["days"], tuple(fields)))
+        return cls(tuple(rules), years, tuple(class_rules))
 
 
 def purge(store: Store, policy: RetentionPolicy, as_of: date) -> dict[str, int]:
-    """Delete what is older than each rule allows; the caller holds the transaction (with its audit entry)."""
+    """Delete rows older than each table rule allows and clear values older than each class rule allows; the
+    caller holds the transaction (with its audit entry)."""
     counts = {}
     for rule in policy.rules:
         cutoff = (as_of - timedelta(days=rule.days)).isoformat()
@@ -65,4 +98,9 @@ def purge(store: Store, policy: RetentionPolicy, as_of: date) -> dict[str, int]:
         else:
             sql = f"DELETE FROM {rule.table} WHERE {rule.date_column} < ?"
         counts[rule.table] = store.execute(sql, (cutoff,)).rowcount
+    for class_rule in policy.class_rules:
+        cutoff = (as_of - timedelta(days=class_rule.days)).isoformat()
+        for table, field, column in class_rule.fields:
+            counts[f"{table}.{field}"] = store.execute(
+                f"UPDATE {table} SET {field} = NULL WHERE {column} < ? AND {field} IS NOT NULL", (cutoff,)).rowcount
     return counts

@@ -27,10 +27,27 @@ def test_purges_by_table_and_date(home, demo_dir):
     assert counts["transactions"] == before["transactions"]
 
 
+def test_free_text_is_cleared_sooner_than_its_rows(home, demo_dir):
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [demo_dir])
+    policy = retention.RetentionPolicy.load(home.path / "policies")
+    notes = home.store.scalar("SELECT count(*) FROM interactions WHERE text IS NOT NULL")
+    memos = home.store.scalar("SELECT count(*) FROM transactions WHERE memo IS NOT NULL")
+    rows = home.store.scalar("SELECT count(*) FROM interactions")
+    assert notes and memos
+    # Three years after the data: rows (5 years) stay, their free text (2 years) is gone.
+    with home.store.transaction():
+        counts = retention.purge(home.store, policy, date(2029, 6, 1))
+    assert counts["interactions.text"] == notes and counts["transactions.memo"] == memos
+    assert home.store.scalar("SELECT count(*) FROM interactions") == rows
+    assert home.store.scalar("SELECT count(*) FROM interactions WHERE text IS NOT NULL") == 0
+
+
 @pytest.mark.parametrize("change, message", [
     (("audit_log_years: 5", "audit_log_years: 2"), "at least 5"),
     (("  quarantine:          {days: 180}", "  audit_log: {days: 30}"), "'audit_log' is not purged"),
     (("{days: 730,  date: occurred_at}", "{days: 730,  date: event_type}"), "date or date-time field"),
+    (("  free_text:           {days: 730}", "  C2:                  {days: 730}"), "covers free_text, not 'C2'"),
+    (("  interactions:        {days: 1825, date: occurred_at}\n", ""), "'interactions' holds free text"),
 ])
 def test_policy_errors_name_file_and_line(tmp_path, change, message):
     folder = tmp_path / "policies"
