@@ -1,0 +1,96 @@
+"""Commands on the home itself: init, keys, backup, status, the scheduler."""
+
+from pathlib import Path
+
+import click
+
+from appliance.cli import (acting, cli, credentials_from, home_option, key_file_option, passphrase_source,
+                           secret, with_home)
+from appliance.home import Home, resolve_home
+from appliance.keys import Credentials
+
+
+@cli.command()
+@home_option
+@key_file_option
+@click.option("--new-key-file", type=click.Path(dir_okay=False),
+              help="Create a fresh random key file here (outside the home) and lock the home with it.")
+@click.option("--admin", default="admin", show_default=True,
+              help="The first admin user; its password from $APPLIANCE_ADMIN_PASSWORD or a prompt.")
+def init(home_dir, key_file, new_key_file, admin):
+    """Create a home: settings, policies, wrapped keys, the encrypted store and its first admin."""
+    from appliance.keys import new_key_file as create_key_file
+
+    path = resolve_home(home_dir)
+    if new_key_file:
+        create_key_file(Path(new_key_file))
+        key_file = new_key_file
+    credentials = credentials_from(key_file, new=True)
+    admin_password = secret("APPLIANCE_ADMIN_PASSWORD", f"Password for the first admin '{admin}'", confirm=True)
+    with Home.init(path, credentials, admin=admin, admin_password=admin_password) as home:
+        click.echo(f"initialised {path} (store schema v{home.store.schema_version()}, "
+                   f"key-encryption key from a {home.keyring.kek_kind})")
+
+
+@cli.command()
+@acting("keys.manage")
+def rekey(home, actor):
+    """Rotate the store's data key (every row kept; crash-safe)."""
+    home.rotate_data_key(actor)
+    click.echo("data key rotated")
+
+
+@cli.command()
+@acting("keys.manage")
+@click.option("--new-key-file", type=click.Path(dir_okay=False),
+              help="Lock the home with this key file from now on (it must exist, 0600, outside the home).")
+def passwd(home, actor, new_key_file):
+    """Change the key-encryption key (new passphrase from $APPLIANCE_NEW_PASSPHRASE or a prompt)."""
+    if new_key_file:
+        credentials = Credentials(key_file=Path(new_key_file))
+    else:
+        credentials = Credentials(passphrase=passphrase_source("APPLIANCE_NEW_PASSPHRASE", "New passphrase",
+                                                                confirm=True))
+    kind = home.change_kek(actor, credentials)
+    click.echo(f"key-encryption key changed (now from a {kind})")
+
+@cli.command()
+@with_home
+def status(home):
+    """Row counts per canonical table and the latest batches."""
+    from appliance import model
+
+    for table in [t.name for t in model.TABLES] + ["quarantine", "vault"]:
+        click.echo(f"{table:20} {home.store.scalar(f'SELECT count(*) FROM {table}'):>10}")
+    for row in home.store.query("SELECT batch_id, source, finished_at, rows_loaded, rows_quarantined FROM "
+                                "ingest_batches ORDER BY batch_id DESC LIMIT 5"):
+        click.echo(f"batch {row[0]} {row[1]} {row[2]}: {row[3]} loaded, {row[4]} quarantined")
+
+@cli.command()
+@acting("store.backup")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the encrypted copy.")
+def backup(home, actor, out):
+    """Write a consistent encrypted copy of the store (SQLite backup API, same key)."""
+    home.backup(actor, Path(out))
+    click.echo(f"backup written to {out}")
+
+@cli.command()
+@home_option
+@key_file_option
+def scheduler(home_dir, key_file):
+    """Run the scheduler in the foreground (its own process): nightly pipeline, inbox, retention, by cron."""
+    from appliance.jobs import scheduler as build_scheduler
+
+    path = resolve_home(home_dir)
+    credentials = credentials_from(key_file)
+    if credentials.passphrase is not None:  # asked once: scheduled runs have no terminal to prompt on
+        passphrase = credentials.passphrase()
+        credentials = Credentials(passphrase=lambda: passphrase)
+    with Home.open(path, credentials) as home:
+        runner = build_scheduler(home, credentials)
+    for job in runner.get_jobs():
+        click.echo(f"{job.id:10} {job.trigger}")
+    try:
+        runner.start()
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("scheduler stopped")

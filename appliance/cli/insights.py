@@ -1,0 +1,174 @@
+"""Commands that make and read insights: tags, training, the pipeline's jobs."""
+
+import json
+
+import click
+
+from appliance.cli import acting, cli
+
+
+@cli.group()
+def tags():
+    """Customer tag counts and overlaps (aggregates only)."""
+
+
+@tags.command("counts")
+@acting("insights.read")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True)
+def tags_counts(home, actor, as_of):
+    """How many customers carry each tag and lifecycle stage."""
+    from appliance import tagging
+
+    for tag, count in tagging.counts(home.store, as_of.date()).items():
+        click.echo(f"{tag:32} {count:>9}")
+
+
+@tags.command("overlap")
+@acting("insights.read")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True)
+@click.argument("first")
+@click.argument("second")
+def tags_overlap(home, actor, as_of, first, second):
+    """How many customers carry both tags."""
+    from appliance import tagging
+
+    click.echo(tagging.overlap(home.store, as_of.date(), first, second))
+
+
+@cli.group()
+def train():
+    """Train models on the box from the bank's own data (needs the train extra: scikit-learn, skl2onnx)."""
+
+
+def _training():
+    """The training module, which needs the train extra (scikit-learn, skl2onnx, onnx)."""
+    try:
+        from appliance import training
+    except ImportError:
+        raise click.ClickException("training needs the train extra: pip install 'insight-appliance[train]'") from None
+    return training
+
+
+@train.command("churn")
+@acting("jobs.run")
+@click.option("--source", help="Train on this source's customers only.")
+@click.option("--cv", "folds", type=click.IntRange(2, 20), help="Also report K-fold cross-validated ROC-AUC.")
+def train_churn(home, actor, source, folds):
+    """Fit a churn model, convert it to ONNX, write it and its card; prints the card's path last."""
+    card_path = _training().churn_for_home(home, source, folds)
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    home.audit.record(actor, "model.train", kind="churn", source=source, model=card["sha256"],
+                      roc_auc=round(card["metrics"]["roc_auc"], 4), rows=card["training"]["rows"])
+    auc = f"holdout ROC-AUC {card['metrics']['roc_auc']:.3f}"
+    if "cv_roc_auc" in card["metrics"]:
+        auc += f", {folds}-fold CV ROC-AUC {card['metrics']['cv_roc_auc']:.3f}"
+    click.echo(f"trained on {card['training']['rows']} customers; {auc}")
+    click.echo(str(card_path))
+
+
+@train.command("segments")
+@acting("jobs.run")
+@click.option("--source", help="Train on this source's customers only.")
+@click.option("--k", type=click.IntRange(2, 30), default=6, show_default=True, help="How many segments.")
+def train_segments(home, actor, source, k):
+    """Fit customer segments (KMeans on scaled behaviour features) to ONNX with profiles; prints the card last."""
+    card_path = _training().segments_for_home(home, source, k)
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    home.audit.record(actor, "model.train", kind="segments", source=source, model=card["sha256"], k=k)
+    for profile in card["profiles"]:
+        click.echo(f"segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
+                   f"{profile['size']} customers")
+    click.echo(str(card_path))
+
+
+@cli.group()
+def run():
+    """Run one of the appliance's jobs now."""
+
+
+@run.command("features")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="Compute features from what happened before this date.")
+def run_features(home, actor, as_of):
+    """Compute every customer's features (and churn label, where knowable) as of a date."""
+    from appliance.jobs import build_features, recorded
+
+    day = as_of.date()
+    with recorded(home, "features", actor) as outcome:
+        outcome["rows"] = build_features(home, day)
+    click.echo(f"features of {outcome['rows']} customers as of {day}")
+
+
+@run.command("score")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="Score the features computed as of this date.")
+def run_score(home, actor, as_of):
+    """Churn probability, risk band and top-3 reasons (zh/en) for every customer, with the current model."""
+    from appliance.jobs import recorded, score_customers
+
+    day = as_of.date()
+    with recorded(home, "score", actor) as outcome:
+        outcome["rows"], drift, profiles = score_customers(home, day, actor)
+    click.echo(f"scored {outcome['rows']} customers as of {day}")
+    click.echo(f"  drift: max PSI {drift['max_psi']:.3f}" + (f", FLAGGED: {', '.join(drift['over_threshold'])}"
+                                                              if drift["flagged"] else ", within threshold"))
+    for profile in profiles:
+        click.echo(f"  segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
+                   f"{profile['size']} customers")
+
+
+@run.command("tags")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True)
+def run_tags(home, actor, as_of):
+    """Tag every customer and give each a lifecycle stage, from features (and scores) as of a date."""
+    from appliance.jobs import recorded, tag_customers
+
+    day = as_of.date()
+    with recorded(home, "tags", actor) as outcome:
+        outcome["rows"] = tag_customers(home, day)
+    click.echo(f"{outcome['rows']} tags and stages given as of {day}")
+
+
+@run.command("nightly")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Default: today.")
+def run_nightly(home, actor, as_of):
+    """The nightly pipeline now: features, churn scores and segments (where models exist), tags."""
+    from datetime import date
+
+    from appliance.jobs import nightly, recorded
+
+    day = as_of.date() if as_of else date.today()
+    with recorded(home, "nightly", actor) as outcome:
+        outcome["rows"] = nightly(home, day, actor)
+    click.echo(f"nightly pipeline done for {outcome['rows']} customers as of {day}")
+
+
+@run.command("inbox")
+@acting("data.ingest")
+def run_inbox(home, actor):
+    """Ingest every file waiting in the home's inbox/<source>/ folders (moved to done/ once in)."""
+    from appliance.jobs import inbox, recorded
+
+    with recorded(home, "inbox", actor) as outcome:
+        outcome["rows"] = inbox(home)
+    click.echo(f"inbox: {outcome['rows']} rows loaded")
+
+
+@run.command("retention")
+@acting("retention.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Purge as of this date (default: today).")
+def run_retention(home, actor, as_of):
+    """Purge customer-level rows older than policies/retention.yaml allows; counts go to the audit log."""
+    from datetime import date
+
+    from appliance.jobs import recorded, retention
+
+    day = as_of.date() if as_of else date.today()
+    with recorded(home, "retention", actor) as outcome:
+        counts = retention(home, day, actor)
+        outcome["rows"] = sum(counts.values())
+    click.echo("purged: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
