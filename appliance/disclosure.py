@@ -231,8 +231,7 @@ class Release:
     delta: float
 
 
-def release(protection: Protection, policy: ExportPolicy, max_units_per_customer: int,
-            labels: dict | None = None) -> Release:
+def release(protection: Protection, policy: ExportPolicy, max_units_per_customer: int) -> Release:
     """The published table: every published and suppressed aggregate (suppressed ones without values),
     rounded, with noise when the policy asks for it."""
     table, measures = protection.table, protection.measures
@@ -249,7 +248,7 @@ def release(protection: Protection, policy: ExportPolicy, max_units_per_customer
             bound = max(abs(b) for b in report.measure(m).bounds)
             noisy_sums[m] = _noise(noisy_sums[m], levels * max_units_per_customer * bound, policy.privacy, families)
         epsilon, delta = policy.privacy.epsilon, policy.privacy.delta
-    labels = labels or {}
+    labels = table.labels
     columns = list(table.dimensions)
     for dim in table.dimensions:
         if dim in labels:

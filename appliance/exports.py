@@ -25,7 +25,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance import disclosure, reports
@@ -91,8 +90,8 @@ class Exports:
             raise ExportError(f"report '{report.name}' has no data for {params['as_of']}")
         protection = disclosure.protect(table, self.policy, measures, self._earlier(report.name, scope))
         with self.store.reading_only(report.tables):
-            units = report.max_units_per_customer(self.store, params, dims)
-        released = disclosure.release(protection, self.policy, units, table.labels)
+            units = report.max_units_per_customer(self.store, params)
+        released = disclosure.release(protection, self.policy, units)
         return Computed(protection, released, scope)
 
     def spent(self, recipient: str, today: date | None = None) -> float:
@@ -301,11 +300,6 @@ def _csv(columns: list[str], rows: list[dict]) -> bytes:
     writer.writeheader()
     writer.writerows({c: ("" if row.get(c) is None else row[c]) for c in columns} for row in rows)
     return buffer.getvalue().encode("utf-8")
-
-
-def public_key_pem(key: Ed25519PrivateKey) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 @dataclass(frozen=True)

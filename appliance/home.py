@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import offline
-from appliance.errors import ConfigError, PolicyError, StoreError
+from appliance.errors import AccessError, ConfigError, PolicyError, StoreError
 from appliance.access import Actor, Users, check_new_user, system
 from appliance.audit import AuditLog, public_key_pem
 from appliance.ingest import Ingestor
@@ -157,6 +157,21 @@ class Home:
     def close(self) -> None:
         self.store.close()
 
+    def sign_in(self, name: str, password: str) -> Actor:
+        """Authenticate a person; success and failure both go to the audit log."""
+        failure = None
+        with self.store.transaction():
+            try:
+                actor = self.users().authenticate(name, password)
+            except AccessError as exc:
+                failure = exc
+                self.audit.record(f"unauthenticated:{name}", "login.failure", user=name)
+            else:
+                self.audit.record(actor, "login.success", user=name, role=actor.role)
+        if failure is not None:
+            raise failure
+        return actor
+
     def users(self) -> Users:
         return Users(self.store, max_failures=self.settings["users.max_failures"],
                      lockout_minutes=self.settings["users.lockout_minutes"])
@@ -179,6 +194,7 @@ class Home:
         """A policy from the home's `policies/`. A malformed version is refused (file, line and reason in the
         audit log, once per version) and the last good one, kept in the store, stays in force; with no good
         version yet, the error stands."""
+        text = None
         try:
             text = read_text(self.path / POLICIES, name)
             policy = parse(text)
@@ -187,16 +203,12 @@ class Home:
         else:
             self._policy_loaded(name, text_sha256(text), text)
             return policy
-        return self._last_good(name, parse, refusal)
+        return self._last_good(name, parse, refusal, "unreadable" if text is None else text_sha256(text))
 
-    def _last_good(self, name: str, parse: Callable[[str], T], refused: PolicyError) -> T:
+    def _last_good(self, name: str, parse: Callable[[str], T], refused: PolicyError, bad_sha: str) -> T:
         state = self.store.query("SELECT sha256, content, refused_sha256 FROM policy_state WHERE name = ?", (name,))
         if not state or state[0]["content"] is None:
             raise refused
-        try:
-            bad_sha = text_sha256(read_text(self.path / POLICIES, name))
-        except PolicyError:
-            bad_sha = "unreadable"
         if state[0]["refused_sha256"] != bad_sha:
             with self.store.transaction():
                 self.audit.record(system("policy"), "policy.refuse", file=name, refused_sha256=bad_sha,

@@ -54,10 +54,10 @@ class Report:
     dimensions: tuple[str, ...]
     measures: tuple[Measure, ...]
     tables: frozenset[str]
-    units_sql: Callable[[tuple[str, ...], dict], str]  # one row per unit: customer_id, dimensions, measures
+    units_sql: str  # one row per unit: customer_id, every dimension, every measure
     required_dimensions: tuple[str, ...] = ()
     publishes_totals: bool = True  # tag reports count a customer in several cells: their totals mean nothing
-    max_units_per_customer: Callable[[Store, dict, tuple[str, ...]], int] = lambda store, params, dims: 1
+    max_units_per_customer: Callable[[Store, dict], int] = lambda store, params: 1
     labels: Callable[[Store, dict], dict[str, dict[str, tuple[str, str]]]] = lambda store, params: {}
     # For cells that are intersections (tag A and tag B): each value's own size, which another export may
     # publish. A cell then also reveals "A and not B" (size of A minus the cell), which must pass k too.
@@ -106,8 +106,7 @@ def _segment_labels(store: Store, params: dict) -> dict:
     return {"segment": {k: (p.get("name_zh", k), p.get("name_en", k)) for k, p in names.items()}}
 
 
-def _segment_profile_units(dims, params) -> str:
-    return f"""
+_SEGMENT_PROFILE_UNITS = f"""
         SELECT s.customer_id AS customer_id, CAST(s.segment AS TEXT) AS segment,
                {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['branch']} AS branch,
                {_CUSTOMER_DIMENSIONS['age_band']} AS age_band,
@@ -120,10 +119,9 @@ def _segment_profile_units(dims, params) -> str:
         WHERE s.as_of = :as_of"""
 
 
-def _churn_units(dims, params) -> str:
-    # Each customer's latest score in each calendar month of the window (by default just the month of
-    # `as_of`), whatever the dimensions: so cells of exports with and without `month` count the same units.
-    return f"""
+# Each customer's latest score in each calendar month of the window (by default just the month of
+# `as_of`), whatever the dimensions: so cells of exports with and without `month` count the same units.
+_CHURN_UNITS = f"""
         SELECT sc.customer_id AS customer_id, substr(sc.as_of, 1, 7) AS month, sc.risk_band AS risk_band,
                coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment,
                {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['branch']} AS branch,
@@ -136,12 +134,11 @@ def _churn_units(dims, params) -> str:
                            GROUP BY substr(as_of, 1, 7))"""
 
 
-def _months(store, params, dims) -> int:
+def _months(store, params) -> int:
     return params["months"]
 
 
-def _tag_units(dims, params) -> str:
-    return f"""
+_TAG_UNITS = f"""
         SELECT t.customer_id AS customer_id, t.tag AS tag,
                {_CUSTOMER_DIMENSIONS['region']} AS region,
                coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment
@@ -151,12 +148,11 @@ def _tag_units(dims, params) -> str:
         WHERE t.as_of = :as_of"""
 
 
-def _tag_catalogue_size(store, params, dims) -> int:
+def _tag_catalogue_size(store, params) -> int:
     return max(1, store.scalar("SELECT count(DISTINCT tag) FROM customer_tags WHERE as_of = ?", (params["as_of"],)))
 
 
-def _overlap_units(dims, params) -> str:
-    return """
+_OVERLAP_UNITS = """
         SELECT a.customer_id AS customer_id, a.tag AS tag_a, b.tag AS tag_b
         FROM customer_tags a JOIN customer_tags b ON b.customer_id = a.customer_id AND b.as_of = a.as_of
         WHERE a.as_of = :as_of AND a.tag < b.tag"""
@@ -166,8 +162,7 @@ def _tag_sizes(store: Store, params: dict) -> dict[str, int]:
     return dict(store.rows("SELECT tag, count(*) FROM customer_tags WHERE as_of = ? GROUP BY tag", (params["as_of"],)))
 
 
-def _campaign_units(dims, params) -> str:
-    return f"""
+_CAMPAIGN_UNITS = f"""
         SELECT r.customer_id AS customer_id, r.campaign_id AS campaign, coalesce(r.group_name, '{UNKNOWN}') AS arm,
                {_CUSTOMER_DIMENSIONS['region']} AS region,
                coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment,
@@ -179,7 +174,7 @@ def _campaign_units(dims, params) -> str:
         GROUP BY r.customer_id, r.campaign_id"""
 
 
-def _campaign_count(store, params, dims) -> int:
+def _campaign_count(store, params) -> int:
     return max(1, store.scalar("SELECT count(DISTINCT campaign_id) FROM campaign_responses") or 1)
 
 
@@ -187,8 +182,7 @@ def _campaign_labels(store: Store, params: dict) -> dict:
     return {"campaign": {r[0]: (r[1] or r[0], r[1] or r[0]) for r in store.rows("SELECT campaign_id, name FROM campaigns")}}
 
 
-def _holding_units(dims, params) -> str:
-    return f"""
+_HOLDING_UNITS = f"""
         SELECT h.customer_id AS customer_id, coalesce(h.category, h.product_code, '{UNKNOWN}') AS product,
                {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['age_band']} AS age_band,
                sum(h.amount) AS amount
@@ -198,9 +192,7 @@ def _holding_units(dims, params) -> str:
         GROUP BY h.customer_id, product"""
 
 
-def _product_count(store, params, dims) -> int:
-    if "product" not in dims and not dims:
-        return 1
+def _product_count(store, params) -> int:
     return max(1, store.scalar("SELECT count(DISTINCT coalesce(category, product_code)) FROM product_holdings") or 1)
 
 
@@ -215,22 +207,22 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
             Measure("products", "mean", (0.0, 20.0), False, "mean products held", "平均持有产品数"),
             _PROBABILITY),
            frozenset({"customer_segments", "customers", "branches", "customer_features", "customer_scores", "segment_profiles"}),
-           _segment_profile_units, labels=_segment_labels),
+           _SEGMENT_PROFILE_UNITS, labels=_segment_labels),
     Report("churn_risk", "Churn risk", "流失风险", "customers",
            ("segment", "branch", "region", "month", "risk_band"),
            (_PROBABILITY,
             Measure("high_risk", "count", (0.0, 1.0), False, "customers at high risk", "高风险客户数")),
            frozenset({"customer_scores", "customers", "branches", "customer_segments", "segment_profiles"}),
-           _churn_units, max_units_per_customer=_months, labels=_segment_labels),
+           _CHURN_UNITS, max_units_per_customer=_months, labels=_segment_labels),
     Report("tag_counts", "Tag counts", "标签人数", "customers with the tag",
            ("tag", "region", "segment"), (),
            frozenset({"customer_tags", "customers", "branches", "customer_segments", "segment_profiles"}),
-           _tag_units, required_dimensions=("tag",), publishes_totals=False,
+           _TAG_UNITS, required_dimensions=("tag",), publishes_totals=False,
            max_units_per_customer=_tag_catalogue_size, labels=_segment_labels),
     Report("tag_overlap", "Tag overlaps", "标签重叠", "customers with both tags",
            ("tag_a", "tag_b"), (), frozenset({"customer_tags"}),
-           _overlap_units, required_dimensions=("tag_a", "tag_b"), publishes_totals=False,
-           max_units_per_customer=lambda store, params, dims: _tag_catalogue_size(store, params, dims) ** 2,
+           _OVERLAP_UNITS, required_dimensions=("tag_a", "tag_b"), publishes_totals=False,
+           max_units_per_customer=lambda store, params: _tag_catalogue_size(store, params) ** 2,
            intersection_sizes=_tag_sizes),
     Report("campaign_results", "Campaign results", "营销活动效果", "customers contacted",
            ("campaign", "arm", "region", "segment"),
@@ -238,13 +230,13 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
             _PROBABILITY),
            frozenset({"campaign_responses", "campaigns", "customers", "branches", "customer_segments", "customer_scores",
                       "segment_profiles"}),
-           _campaign_units, max_units_per_customer=_campaign_count,
+           _CAMPAIGN_UNITS, max_units_per_customer=_campaign_count,
            labels=lambda store, params: {**_campaign_labels(store, params), **_segment_labels(store, params)}),
     Report("product_holdings", "Product holdings", "产品持有", "holdings",
            ("product", "age_band", "region"),
            (Measure("amount", "sum", (0.0, _BALANCE_CAP), True, "amount held", "持有金额"),),
            frozenset({"product_holdings", "customers", "branches"}),
-           _holding_units, max_units_per_customer=_product_count),
+           _HOLDING_UNITS, max_units_per_customer=_product_count),
 )}
 
 
@@ -283,11 +275,9 @@ def check_dimensions(report: Report, dims: tuple[str, ...]) -> None:
         raise PolicyError(f"report '{report.name}' needs the dimension '{missing[0]}'")
 
 
-def _aggregate_sql(report: Report, dims: tuple[str, ...], group: tuple[str, ...], top: int,
-                   clamp: bool) -> str:
+def _aggregate_sql(report: Report, group: tuple[str, ...], top: int, clamp: bool) -> str:
     """Cells (or marginals) over `group`: customers, units, and per measure its sum, its count of values
     and the sum of its `top` largest per-customer contributions (in absolute value)."""
-    units = report.units_sql(dims, {})
     keys = ", ".join(group)
     partition = f"PARTITION BY {keys}" if group else ""
     per_customer, ranked, outer = [], [], []
@@ -300,7 +290,7 @@ def _aggregate_sql(report: Report, dims: tuple[str, ...], group: tuple[str, ...]
                   f"coalesce(sum(abs(s_{m.name})), 0)"]
     select_keys = f"{keys}, " if group else ""
     return f"""
-        WITH units AS ({units}),
+        WITH units AS ({report.units_sql}),
         per_customer AS (SELECT {select_keys}customer_id, count(*) AS units {''.join(', ' + p for p in per_customer)}
                          FROM units GROUP BY {select_keys}customer_id),
         ranked AS (SELECT *{''.join(', ' + r for r in ranked)} FROM per_customer)
@@ -319,7 +309,7 @@ def compute(store: Store, report: Report, dims: tuple[str, ...], params: dict, *
         sizes = report.intersection_sizes(store, params) if report.intersection_sizes else None
         for size in range(len(dims), -1, -1):
             for group in combinations(dims, size):
-                sql = _aggregate_sql(report, dims, group, top, clamp)
+                sql = _aggregate_sql(report, group, top, clamp)
                 for row in store.rows(sql, sql_params):
                     if row[len(group)] == 0:
                         continue  # an empty grand total: no customers at all

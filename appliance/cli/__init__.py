@@ -58,19 +58,7 @@ def sign_in(home: Home, name: str | None):
     """Authenticate the person acting; success and failure both go to the audit log."""
     if not name:
         raise AccessError("this command acts for a person: pass --user NAME or set APPLIANCE_USER")
-    password = secret("APPLIANCE_USER_PASSWORD", f"Password for {name}")
-    failure = None
-    with home.store.transaction():
-        try:
-            actor = home.users().authenticate(name, password)
-        except AccessError as exc:
-            failure = exc
-            home.audit.record(f"unauthenticated:{name}", "login.failure", user=name)
-        else:
-            home.audit.record(actor, "login.success", user=name, role=actor.role)
-    if failure is not None:
-        raise failure
-    return actor
+    return home.sign_in(name, secret("APPLIANCE_USER_PASSWORD", f"Password for {name}"))
 
 
 def acting(permission: str):

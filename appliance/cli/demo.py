@@ -63,9 +63,7 @@ def _demo_user(home: Home, root: Path, name: str, role: str):
             home.users().add(name, role, password)
             home.audit.record(system("demo"), "user.add", user=name, role=role)
         write_private_file(password_file, password + "\n")
-    actor = home.users().authenticate(name, password_file.read_text(encoding="utf-8").strip())
-    home.audit.record(actor, "login.success", user=name, role=role)
-    return actor
+    return home.sign_in(name, password_file.read_text(encoding="utf-8").strip())
 
 
 def _demo_export(home: Home, root: Path) -> None:

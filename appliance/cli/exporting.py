@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from appliance.cli import acting, cli, credentials_from, home_option, key_file_option, sign_in, user_option
+from appliance.exports import STATUSES
 from appliance.home import Home, resolve_home
 
 
@@ -105,7 +106,7 @@ def export_request(home, actor, report_name, dims, recipient, purpose, as_of, mo
 
 @export.command("list")
 @acting("insights.read")
-@click.option("--status", type=click.Choice(["pending", "approved", "rejected", "stale"]))
+@click.option("--status", type=click.Choice(STATUSES))
 def export_list(home, actor, status):
     """List export requests, oldest first."""
     for item in home.exports().list(status):
