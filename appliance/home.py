@@ -24,7 +24,7 @@ from appliance.mapping import SourceMapping, find_mapping
 from appliance.policies import (SHIPPED_DIR as SHIPPED_POLICIES, ExportPolicy, MaskingPolicy, ProtectionPolicy,
                                 PurposePolicy, read_text, text_sha256)
 from appliance.protect import Tokenizer, Vault
-from appliance.settings import Settings
+from appliance.settings import Settings, usable_cores
 from appliance.store import Store
 
 CONFIG = "config.yaml"
@@ -270,24 +270,29 @@ class Home:
 
         return self.policy(MaskingPolicy.FILE, lambda text: MaskingPolicy.parse(text, ENTITIES))
 
+    def pii_engine(self):
+        """The process's PII engine, for this home's phone regions (loads it the first time)."""
+        from appliance.pii.engine import engine
+        from appliance.pii.recognizers.phone_number import parse_regions
+
+        return engine(parse_regions(self.settings["pii.phone_regions"]))
+
     def masker(self, operator: str | None = None):
         """The PII engine's masker with this home's masking policy and token key (loads the engine)."""
-        from appliance.pii.engine import engine
         from appliance.pii.operators import Masker
 
-        return Masker(engine(), self.masking_policy(), operator=operator, tokenizer=self.tokenizer())
+        return Masker(self.pii_engine(), self.masking_policy(), operator=operator, tokenizer=self.tokenizer())
 
     def ingestor(self, actor: Actor) -> Ingestor:
         """Ingestion with the PII engine (it masks free text and scans the columns stored as they are), acting
         for `actor`, each batch in the audit log."""
-        from appliance.pii.engine import engine
-
         if actor.role != "system":  # the appliance's own jobs ingest as the system
             actor.require("data.ingest")
         return Ingestor(self.store, self.tokenizer(), self.vault(), self.protection_policy(),
                         chunk_rows=self.settings["ingest.chunk_rows"],
                         max_bad_row_share=self.settings["ingest.max_bad_row_share"],
-                        workers=self.settings["ingest.workers"], masker=self.masker(), scanner=engine(),
+                        workers=self.settings["ingest.workers"] or usable_cores(), masker=self.masker(),
+                        scanner=self.pii_engine(),
                         audit=self.audit, actor=actor)
 
     def __enter__(self) -> "Home":

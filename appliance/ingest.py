@@ -33,6 +33,10 @@ SCAN_SAMPLE = 30
 SCAN_MIN_SCORE = 0.5
 SCAN_SURE_SCORE = 0.8  # one value this sure is enough (a checksum-valid ID number, say)
 SCAN_MAX_SHARE = 0.02  # otherwise more than this share of sampled values must hold the entity
+# Names are found by word lists and models, so a town or a product may read as one ("Kutna Hora"); a column
+# of names reads as names throughout. For them no single value is sure, and the share must be larger.
+SCAN_NAME_TYPES = {"CN_PERSON", "EN_PERSON", "SOCIAL_HANDLE"}
+SCAN_MAX_NAME_SHARE = 0.2
 
 _TRUE = {"1", "true", "t", "yes", "y", "是", "真"}
 _FALSE = {"0", "false", "f", "no", "n", "否", "假"}
@@ -446,7 +450,12 @@ class Ingestor:
     def _refuse_if_pii_is_kept(report: FileReport, spec: FileSpec) -> None:
         for (column, entity), hits in sorted(report.pii_hits.items()):
             sampled = report.scanned[column]
-            if report.pii_best[(column, entity)] >= SCAN_SURE_SCORE or hits / max(sampled, 1) > SCAN_MAX_SHARE:
+            share = hits / max(sampled, 1)
+            if entity in SCAN_NAME_TYPES:
+                refused = share > SCAN_MAX_NAME_SHARE
+            else:
+                refused = report.pii_best[(column, entity)] >= SCAN_SURE_SCORE or share > SCAN_MAX_SHARE
+            if refused:
                 data_class = spec.columns[column].data_class
                 raise IngestError(
                     f"{report.name}: column '{column}' is stored as it is (class {data_class}) but holds {entity} "

@@ -3,6 +3,7 @@
 The home's `config.yaml` overrides defaults; `docs/settings.md` documents each setting (a test checks).
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest.max_bad_row_share", 0.5, float,
             "A batch whose share of quarantined rows exceeds this is refused whole (a wrong mapping, not bad rows).",
             0.0, 1.0),
-    Setting("ingest.workers", 2, int,
-            "Processes that validate and protect chunks while the main process writes; 1 works inline.", 1, 64),
+    Setting("ingest.workers", 0, int,
+            "Processes that validate, mask and protect chunks while the main process writes; 0 uses every core "
+            "this process may run on, 1 works inline.", 0, 64),
+    Setting("pii.phone_regions", "CN,HK,MO,TW,SG,US,GB,DE,FR,AU,JP,KR", str,
+            "Regions (ISO 3166 codes, comma-separated) whose phone numbers the PII engine finds in free text, "
+            "besides the mainland-China formats it always knows."),
     Setting("store.busy_timeout_ms", 30_000, int,
             "How long a writer waits for another writer before giving up.", 0, 3_600_000),
     Setting("keys.argon2_memory_kib", 65_536, int,
@@ -66,6 +71,14 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

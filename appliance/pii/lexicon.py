@@ -80,3 +80,34 @@ EN_SURNAMES = {
     "bailey", "bell", "kelly", "howard", "ward", "cox", "richardson", "wood", "watson", "brooks", "bennett", "gray",
     "hughes", "price", "sanders", "myers", "long", "ross", "foster", "hargrave", "onio", "boni",
 }
+# Given names in the census lists that are mostly ordinary words, places or months: a name only with a title
+# or a context word ("Mr Will", "customer May Chen"), never alone.
+EN_NAME_WORDS = set("""
+in my an so will see may many love man long season hope young guy else soon major art son chance song summer
+america miss june april star king al bill september ok page august china january mark numbers sun german lady
+brain france spring sunday rich gay carry winter christian queen royal faith rose israel florida angeles prince
+forest moon ray loan era golden grant asia ma tiny un virginia desire don hang bell ha clinton lane grace joy
+irish hong marine princess sydney carolina jan jordan le roman junior santa georgia pa angel charity mac temple
+chase dallas diamond houston kit min na marry angle honey hunter glory liberty precious del eve manual mi candy
+clay cleveland dawn isis maryland autumn mercy alpha noble ai denver argentina paris india ed drew buddy crystal
+penny sandy holly ivy iris daisy pearl sky ginger destiny page star lou mae sol tu ja pa do re la ma van von
+st dr mr mrs ms job bob sue pat rob max jack frank dean gene wan kai ping dot ma delta echo harmony trinity
+male female silver gold platinum london berlin credit active yes no
+""".split())
+# Common words that are also family names or common given names: not a name when written in lower case, and
+# not the first word of a two-word name without a known given name.
+EN_COMMON_WORDS = EN_NAME_WORDS | set("""
+the a and or but for with from to of at by on as is are was were be been being have has had do does did not no
+yes this that these those there here when where what which who how why all any some each every new old good
+great best better big small first last next high low little long white black brown green gray grey young king
+hill wood woods stone bell rich price love hope cook baker miller hunter carter mason turner parker walker
+""".split())
+# Words that are never part of a person's name, though written with a capital (places, greetings, products).
+EN_NOT_NAMES = {
+    "customer", "client", "bank", "card", "account", "mobile", "banking", "service", "road", "street", "avenue",
+    "china", "beijing", "shanghai", "the", "dear", "thank", "thanks", "please", "branch", "team", "hong", "kong",
+    "macau", "taiwan", "guangzhou", "shenzhen", "pudong", "central", "nanjing", "wuhan", "hi", "hello", "hey",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march",
+    "april", "may", "june", "july", "august", "september", "october", "november", "december", "i", "i'm", "my",
+    "mr", "mrs", "ms", "dr", "prof", "miss", "sir", "madam", "and", "or", "of", "in", "on", "at", "to", "for",
+}

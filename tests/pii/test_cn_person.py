@@ -14,6 +14,11 @@ from tests.pii.conftest import found
     ("转账给陈静 13812345678", ["陈静"]),
     ("法定代表人许霞，办公电话010-62345678", ["许霞"]),
     ("收款人：周杰，账号略", ["周杰"]),
+    # No cue word: the statistical NER (LAC) finds these
+    ("昨天和李娜一起去银行办理了业务", ["李娜"]),
+    ("浙商银行企业信贷部叶老桂博士则从另一个角度进行了解读", ["叶老桂"]),
+    ("我今天在地铁上遇到了周杰伦", ["周杰伦"]),
+    ("穆里尼奥对比赛结果表示满意", ["穆里尼奥"]),                   # a foreign name in Chinese characters
 ])
 def test_found(pii, text, expected):
     assert found(pii, text, "CN_PERSON") == expected
@@ -25,6 +30,7 @@ def test_found(pii, text, expected):
     "超市购物",
     "金卡客户年费减免",
     "客户在北京市东城区支行办理业务",
+    "新闻出版总署发布通知",      # 闻 is a surname, but here inside a word
 ])
 def test_not_found(pii, text):
     assert found(pii, text, "CN_PERSON") == []

@@ -15,6 +15,8 @@ from appliance.pii.recognizers.email import EmailRecognizer
 from appliance.pii.recognizers.en_address import EnAddressRecognizer
 from appliance.pii.recognizers.en_person import EnPersonRecognizer
 from appliance.pii.recognizers.iban import IbanRecognizer
+from appliance.pii.recognizers.phone_number import PhoneNumberRecognizer
+from appliance.pii.recognizers.social_handle import SocialHandleRecognizer
 from appliance.pii.recognizers.ip_address import IpAddressRecognizer
 from appliance.pii.recognizers.swift_code import SwiftCodeRecognizer
 
@@ -22,6 +24,6 @@ RECOGNIZERS = (
     CnResidentIdRecognizer, CnMobileRecognizer, CnLandlineRecognizer, BankCardRecognizer, CnUsccRecognizer,
     CnPassportRecognizer, CnTravelPermitRecognizer, EmailRecognizer, IpAddressRecognizer, IbanRecognizer,
     SwiftCodeRecognizer, CnAddressRecognizer, EnAddressRecognizer, CnPersonRecognizer, EnPersonRecognizer,
-    DateOfBirthRecognizer, AccountNumberRecognizer,
+    DateOfBirthRecognizer, AccountNumberRecognizer, PhoneNumberRecognizer, SocialHandleRecognizer,
 )
 ENTITIES = tuple(r.ENTITY for r in RECOGNIZERS)

@@ -11,12 +11,13 @@ class IbanRecognizer(BankPatternRecognizer):
     """International bank account numbers, printed plain or in groups of four, with the ISO 7064 mod-97 check."""
 
     ENTITY = "IBAN"
-    PATTERNS = [("iban", NOT_ALNUM_BEFORE + r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"
+    # Letters of either case (people type "gb82west..."); the mod-97 check keeps it safe.
+    PATTERNS = [("iban", NOT_ALNUM_BEFORE + r"[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?"
                  + NOT_ALNUM_AFTER, 0.5)]
     CONTEXT = ["iban", "account", "账号", "账户", "汇款", "收款"]
 
     def validate_result(self, pattern_text: str):
-        value = pattern_text.replace(" ", "")
+        value = pattern_text.replace(" ", "").upper()
         if _LENGTHS.get(value[:2]) != len(value):
             return False
         rearranged = value[4:] + value[:4]
