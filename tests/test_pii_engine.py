@@ -85,10 +85,17 @@ def test_policy_chooses_the_operator_per_data_class(pii, tmp_path):
     assert masked.startswith("客户张*，USCC <CN_USCC:")  # C2 shown masked, C1 tokenised
 
 
+def test_an_entity_type_missing_from_an_older_policy_gets_the_most_protective_rule():
+    text = (SHIPPED_DIR / "masking.yaml").read_text(encoding="utf-8")
+    older = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("  PHONE_NUMBER:"))
+    policy = MaskingPolicy.parse(older, ENTITIES)
+    assert policy.entity_classes["PHONE_NUMBER"] == "C2" and policy.operator_for("PHONE_NUMBER") == "token"
+    assert display_mask("+852 2345 6789", policy.display["PHONE_NUMBER"]) == "+*** **** ****"
+
+
 @pytest.mark.parametrize("change, message", [
     (("C3: placeholder", "C3: display"), "C3 (authentication) data may not be shown"),
     (("C2: token", "C2: shout"), "operator for C2 must be one of"),
-    (("  CN_MOBILE:        {class: C2, display: {keep_first: 3, keep_last: 4}}\n", ""), "no rule for entity type CN_MOBILE"),
     (("keep_first: 6, keep_last: 4}}\n  CN_MOBILE", "keep_first: 60, keep_last: 4}}\n  CN_MOBILE"),
      "keep_first and keep_last must be whole numbers"),
 ])
