@@ -52,12 +52,16 @@ class PresidioBaseline:
         import appliance  # noqa: F401 - the offline guards
         import spacy
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer import predefined_recognizers as predefined
         from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
         nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
         nlp_engine.nlp = {"en": spacy.blank("en")}
         registry = RecognizerRegistry()
-        registry.load_predefined_recognizers(languages=["en"])
+        # Named one by one: Presidio's loader finds classes by name, and ours share some names with its own.
+        for recognizer in (predefined.CreditCardRecognizer, predefined.EmailRecognizer, predefined.IbanRecognizer,
+                           predefined.IpRecognizer, predefined.PhoneRecognizer, predefined.SpacyRecognizer):
+            registry.add_recognizer(recognizer())
         self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 
     def analyze_many(self, texts, language="auto"):
