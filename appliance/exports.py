@@ -294,11 +294,26 @@ def _signed_message(files: dict[str, bytes]) -> bytes:
     return message
 
 
+# A text cell a spreadsheet would run as a formula (OWASP: CSV injection): = + - @, tab, carriage return.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str:
+    """The cell as text, with a leading apostrophe where a spreadsheet would read text as a formula
+    (`=HYPERLINK(...)` in a campaign name). Numbers stay numbers: -3 is a number, not a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _csv(columns: list[str], rows: list[dict]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({c: ("" if row.get(c) is None else row[c]) for c in columns} for row in rows)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([csv_safe(c) for c in columns])
+    writer.writerows([csv_safe(row.get(c)) for c in columns] for row in rows)
     return buffer.getvalue().encode("utf-8")
 
 

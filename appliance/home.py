@@ -292,7 +292,7 @@ class Home:
                         chunk_rows=self.settings["ingest.chunk_rows"],
                         max_bad_row_share=self.settings["ingest.max_bad_row_share"],
                         workers=self.settings["ingest.workers"] or usable_cores(), masker=self.masker(),
-                        scanner=self.pii_engine(),
+                        scanner=self.pii_engine(), follow_symlinks=self.settings["ingest.follow_symlinks"],
                         audit=self.audit, actor=actor)
 
     def __enter__(self) -> "Home":

@@ -9,7 +9,12 @@ PII are replaced by tokens before anything is written; free text is masked or dr
 
 import hashlib
 import json
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
+import signal
+import stat
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +29,7 @@ from appliance.errors import IngestError
 from appliance.mapping import ColumnSpec, FileSpec, SourceMapping
 from appliance.policies import ProtectionPolicy
 from appliance.protect import PiiScanner, Sealer, TextMasker, Tokenizer, Vault
-from appliance.readers import Chunk, open_input, sha256_of
+from appliance.readers import Chunk, open_input, sha256_of, shown_name
 from appliance.store import Store
 from appliance.transforms import TRANSFORMS
 
@@ -42,6 +47,7 @@ _TRUE = {"1", "true", "t", "yes", "y", "是", "真"}
 _FALSE = {"0", "false", "f", "no", "n", "否", "假"}
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
 WITHHELD = "<withheld>"
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -81,18 +87,41 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def expand_paths(paths: list[Path]) -> list[tuple[Path, bool]]:
-    """(file, named explicitly): files inside a named folder were not chosen one by one."""
+def expand_paths(paths: list[Path], follow_symlinks: bool = False) -> list[tuple[Path, bool]]:
+    """(file, named explicitly): files inside a named folder were not chosen one by one.
+
+    Only regular files are read. A symbolic link is refused unless the setting allows links, and even then a
+    link inside a folder must lead to a file inside that folder: an inbox cannot be used to read /etc."""
     files: list[tuple[Path, bool]] = []
     for path in paths:
         path = Path(path)
+        if path.is_symlink() and not follow_symlinks:
+            raise IngestError(f"{path}: a symbolic link; give the file itself (or set ingest.follow_symlinks)")
         if path.is_dir():
-            files.extend((p, False) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith("."))
-        elif path.is_file():
-            files.append((path, True))
+            root = path.resolve()
+            for entry in sorted(path.iterdir()):
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_symlink():
+                    if not follow_symlinks:
+                        raise IngestError(f"{entry}: a symbolic link in {path}; links are not followed "
+                                          "(set ingest.follow_symlinks to allow links inside the folder)")
+                    if not entry.resolve().is_relative_to(root):
+                        raise IngestError(f"{entry}: a symbolic link leading outside {path}; refused")
+                if entry.is_dir():
+                    continue
+                files.append((_regular(entry), False))
+        elif path.exists():
+            files.append((_regular(path), True))
         else:
             raise IngestError(f"{path}: no such file")
     return files
+
+
+def _regular(path: Path) -> Path:
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise IngestError(f"{path}: not a regular file (a device, a pipe or a socket); refused")
+    return path
 
 
 # Parsing: a column of strings (NA for missing) -> typed values and the rows that failed ---------------
@@ -260,21 +289,40 @@ def _holds_key(column: ColumnSpec) -> bool:
     return any(t.field == model.BY_NAME[t.table].key for t in column.targets)
 
 
+def _shape(value: str) -> str:
+    """What a value looks like, never what it is: "18 digits", "6 letters", "12 characters"."""
+    if value.isdigit():
+        return f"<{len(value)} digits>"
+    if value.isalpha():
+        return f"<{len(value)} letters>"
+    return f"<{len(value)} characters>"
+
+
 def _protected_row(tokenizer: Tokenizer, namespace: str, spec: FileSpec, raw: dict, position) -> str:
-    """The quarantined row with tokens for identifiers and nothing of C3 data or free text."""
-    shown = {}
+    """The quarantined row as the operator may see it: tokens for the columns that are tokenised, and for
+    every other column only the shape of its value. A row that failed validation may hold anything in any
+    column (shifted by one, a card number under "amount"), so no raw value is kept, whatever its column's class.
+
+    `links` holds every value of the row tokenised as a customer and as an account of this source: erasure
+    finds the row by the subject's tokens even when the identifiers stood in the wrong columns."""
+    shown, links = {}, set()
+    key_domains = {(t.token_domain, column.prefix) for column in spec.columns.values() for t in column.targets
+                   if column.protect == "token" and t.field == model.BY_NAME[t.table].key
+                   and t.table in ("customers", "accounts")}
     for name, column in spec.columns.items():
         value = raw[name][position]
         if value is None:
             shown[name] = None
-        elif column.protect == "token" or (column.data_class in ("identifier", "C2") and column.protect != "keep"):
-            domain = column.targets[0].token_domain if column.targets else f"quarantine:{name}"
-            shown[name] = "tok:" + tokenizer.token(domain, value, namespace)
+            continue
+        if column.protect == "token" and column.targets:
+            shown[name] = "tok:" + tokenizer.token(column.targets[0].token_domain, column.prefix + value, namespace)
         elif column.data_class in ("C3", "free_text") or column.protect == "drop":
             shown[name] = WITHHELD
         else:
-            shown[name] = value[:200]
-    return json.dumps(shown, ensure_ascii=False)
+            shown[name] = _shape(value)
+        if column.data_class not in ("C3", "free_text"):
+            links.update("tok:" + tokenizer.token(domain, prefix + value, namespace) for domain, prefix in key_domains)
+    return json.dumps({"columns": shown, "links": sorted(links)}, ensure_ascii=False)
 
 
 def _protected_tables(protection: _Protection, namespace: str, spec: FileSpec, raw: dict, typed: dict,
@@ -341,8 +389,9 @@ def _content_keys(namespace: str, table: str, columns: dict[str, pd.Series]) -> 
 class Ingestor:
     def __init__(self, store: Store, tokenizer: Tokenizer, vault: Vault, policy: ProtectionPolicy, *,
                  chunk_rows: int, max_bad_row_share: float, workers: int = 1, masker: TextMasker | None = None,
-                 scanner: PiiScanner | None = None, audit=None, actor=None):
+                 scanner: PiiScanner | None = None, audit=None, actor=None, follow_symlinks: bool = False):
         self.store = store
+        self.follow_symlinks = follow_symlinks
         self.tokenizer = tokenizer
         self.vault = vault
         self.policy = policy
@@ -359,7 +408,7 @@ class Ingestor:
         report = BatchReport(mapping.name)
         plan: list[tuple[Path, FileSpec, FileReport]] = []
         seen_hashes: set[str] = set()
-        for path, explicit in expand_paths(paths):
+        for path, explicit in expand_paths(paths, self.follow_symlinks):
             spec = mapping.file_for(path.name)
             if spec is None and not explicit:
                 report.unmatched.append(path.name)
@@ -430,9 +479,14 @@ class Ingestor:
 
     @staticmethod
     def _check_header(path: Path, spec: FileSpec, header: list[str]) -> None:
-        for name in header:
-            if name not in spec.columns:
-                raise IngestError(f"{path.name}: column '{name}' is not in the mapping; map or drop it explicitly")
+        unknown = [(position, name) for position, name in enumerate(header, 1) if name not in spec.columns]
+        if unknown and len(unknown) == len(header) and spec.format != "jsonl":
+            raise IngestError(f"{path.name}: line 1 does not look like a header: {len(header)} fields, none of them "
+                              "a mapped name (a file without its header line?)")
+        if unknown:
+            position, name = unknown[0]
+            raise IngestError(f"{path.name}: column {shown_name(name, position)} is not in the mapping; map or drop "
+                              "it explicitly")
         for name, column in spec.columns.items():
             if name not in header and not column.optional and spec.format != "jsonl":
                 raise IngestError(f"{path.name}: mapped column '{name}' is missing from the file")
@@ -497,6 +551,18 @@ class Ingestor:
         self.store.executemany(sql, (row + (source, batch_id) for row in rows))
 
 
+def _die_with_parent(parent: int) -> None:
+    """A worker holds a forked copy of the keys: when the ingest process dies (even by SIGKILL), the kernel
+    kills its workers too (Linux's parent-death signal), instead of leaving them alive with the keys."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the orphan check below still runs once
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 class _Preparer:
     """Prepares chunks in forked worker processes while the caller writes the previous ones; results come
     back in input order so later rows still win on the same key. A bounded number of chunks is in flight,
@@ -508,7 +574,8 @@ class _Preparer:
 
     def __enter__(self) -> "_Preparer":
         if self.workers > 1:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_die_with_parent, initargs=(os.getpid(),))
         return self
 
     def __exit__(self, *exc) -> None:

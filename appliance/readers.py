@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+import regex
 
 from appliance.errors import IngestError
 from appliance.mapping import FileSpec
@@ -157,13 +158,23 @@ def _open_csv(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> Ope
     return OpenedFile(header, encoding, chunks())
 
 
+# A header name is shown in a message only when it reads like a column name: short, no long run of digits,
+# no @, no : or / (a file without its header line must not print its first row: a card number, a mobile).
+_NAME_LIKE = regex.compile(r"(?=.*[\p{L}_])(?!.*\d{5})(?!.*[@:/\\])[\p{L}\p{N}_ .()\-#%]{1,40}")
+
+
+def shown_name(name: str, position: int) -> str:
+    """How a message names a column: 'name' when the name reads like one, else by its position only."""
+    return f"'{name}'" if _NAME_LIKE.fullmatch(name) else f"{position} (its name looks like data and is not shown)"
+
+
 def _check_header(path: Path, header: list[str]) -> None:
     seen = set()
     for position, name in enumerate(header, 1):
         if not name:
             raise IngestError(f"{path.name}: header column {position} has no name")
         if name in seen:
-            raise IngestError(f"{path.name}: header names column '{name}' twice")
+            raise IngestError(f"{path.name}: header names column {shown_name(name, position)} twice")
         seen.add(name)
 
 
@@ -257,9 +268,10 @@ def _open_jsonl(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> O
                     if not isinstance(record, dict):
                         batch.bad(line, "not a JSON object")
                         continue
-                    unknown = next((k for k in record if k not in known), None)
+                    unknown = next(((i, k) for i, k in enumerate(record, 1) if k not in known), None)
                     if unknown is not None:
-                        raise IngestError(f"{path.name} line {line}: column '{unknown}' is not in the mapping")
+                        raise IngestError(f"{path.name} line {line}: key {shown_name(unknown[1], unknown[0])} "
+                                          "is not in the mapping")
                     cells = {k: _json_text(v) for k, v in record.items()}
                     nested = next((k for k, v in cells.items() if v is None), None)
                     if nested is not None:

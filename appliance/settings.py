@@ -35,6 +35,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pii.phone_regions", "CN,HK,MO,TW,SG,US,GB,DE,FR,AU,JP,KR", str,
             "Regions (ISO 3166 codes, comma-separated) whose phone numbers the PII engine finds in free text, "
             "besides the mainland-China formats it always knows."),
+    Setting("ingest.follow_symlinks", False, bool,
+            "Read input files through symbolic links (inside a folder, only links that stay inside it)."),
     Setting("store.busy_timeout_ms", 30_000, int,
             "How long a writer waits for another writer before giving up.", 0, 3_600_000),
     Setting("keys.argon2_memory_kib", 65_536, int,
@@ -131,7 +133,7 @@ class Settings:
 def _coerce(setting: Setting, raw: Any, origin: str) -> Any:
     if setting.kind is float and isinstance(raw, int) and not isinstance(raw, bool):
         raw = float(raw)
-    if not isinstance(raw, setting.kind) or isinstance(raw, bool):
+    if not isinstance(raw, setting.kind) or (isinstance(raw, bool) and setting.kind is not bool):
         raise ConfigError(f"{origin}: setting '{setting.name}' must be {setting.kind.__name__}")
     if setting.minimum is not None and raw < setting.minimum:
         raise ConfigError(f"{origin}: setting '{setting.name}' must be at least {setting.minimum}")
