@@ -32,6 +32,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "retention.run": frozenset({"admin", "compliance"}),
     "jobs.run": frozenset({"admin", "analyst"}),
 }
+# What one person may not do with a password another person chose for them: an admin who sets a
+# compliance officer's password could otherwise approve exports as that officer.
+OWN_PASSWORD_REQUIRED = frozenset({"export.approve", "vault.reveal", "subject.rights"})
 MIN_PASSWORD_LENGTH = 10
 _HASHER = PasswordHasher()  # Argon2id, argon2-cffi's current defaults
 
@@ -40,6 +43,7 @@ _HASHER = PasswordHasher()  # Argon2id, argon2-cffi's current defaults
 class Actor:
     name: str
     role: str
+    one_time_password: bool = False  # set by an admin, not yet changed by its owner
 
     @property
     def label(self) -> str:
@@ -48,6 +52,17 @@ class Actor:
     def require(self, permission: str) -> None:
         if self.role not in PERMISSIONS[permission]:
             raise AccessError(f"user '{self.name}' ({self.role}) may not do this: it needs {permission}")
+        if self.one_time_password and permission in OWN_PASSWORD_REQUIRED:
+            raise AccessError(f"user '{self.name}' signed in with a password an admin set; change it first "
+                              "(appliance user passwd, as yourself) before approving, revealing or erasing")
+
+
+class SignInRefused(AccessError):
+    """Always the same words for the person; the reason is for the audit log only."""
+
+    def __init__(self, reason: str):
+        super().__init__("sign-in refused: wrong user name or password, or the account is locked or disabled")
+        self.reason = reason
 
 
 def system(job: str) -> Actor:
@@ -83,14 +98,16 @@ class Users:
         self.max_failures = max_failures
         self.lockout = timedelta(minutes=lockout_minutes)
 
-    def add(self, name: str, role: str, password: str) -> Actor:
+    def add(self, name: str, role: str, password: str, *, set_by: str | None = None) -> Actor:
+        """A new user; a password chosen by someone else (`set_by`) is one-time until its owner changes it."""
         check_new_user(name, role, password)
         if self.store.scalar("SELECT 1 FROM users WHERE name = ?", (name,)):
             raise AccessError(f"user '{name}' already exists")
         now = _now().isoformat(timespec="seconds")
-        self.store.execute("INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?,?,?,?,?)",
-                           (name, role, _HASHER.hash(password), now, now))
-        return Actor(name, role)
+        set_by = set_by if set_by != name else None
+        self.store.execute("INSERT INTO users (name, role, password_hash, created_at, updated_at, password_set_by) "
+                           "VALUES (?,?,?,?,?,?)", (name, role, _HASHER.hash(password), now, now, set_by))
+        return Actor(name, role, one_time_password=set_by is not None)
 
     def list(self) -> list[dict]:
         return [dict(r) for r in self.store.query(
@@ -115,10 +132,12 @@ class Users:
         self._get(name)
         self._update(name, disabled=0, failed_attempts=0, locked_until=None)
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, *, set_by: str) -> None:
+        """Set by its owner, a password is theirs; set by anyone else (an admin), it is one-time."""
         self._get(name)
         _check_password(password)
-        self._update(name, password_hash=_HASHER.hash(password), failed_attempts=0, locked_until=None)
+        self._update(name, password_hash=_HASHER.hash(password), failed_attempts=0, locked_until=None,
+                     password_set_by=None if set_by == name else set_by)
 
     def set_role(self, name: str, role: str) -> str:
         old = self._get(name)["role"]
@@ -136,24 +155,27 @@ class Users:
         """The user, if the password is right and the account usable. Failures count towards a lockout; the
         message never says whether the name or the password was wrong."""
         row = self.store.query("SELECT * FROM users WHERE name = ?", (name,))
-        refused = AccessError("sign-in refused: wrong user name or password")
+        # One message for every refusal: an unknown name must not read differently from a locked account.
+        # The audit log records the reason (SignInRefused.reason).
         if not row:
             _HASHER.hash(password)  # spend the same time as for a real user
-            raise refused
+            raise SignInRefused("unknown user")
         user = row[0]
         if user["disabled"]:
-            raise AccessError(f"sign-in refused: user '{name}' is disabled")
+            _HASHER.hash(password)
+            raise SignInRefused("disabled")
         if user["locked_until"] and datetime.fromisoformat(user["locked_until"]) > _now():
-            raise AccessError(f"sign-in refused: user '{name}' is locked after repeated failures; try later")
+            _HASHER.hash(password)
+            raise SignInRefused("locked")
         try:
             _HASHER.verify(user["password_hash"], password)
         except (VerificationError, InvalidHashError):
             failures = user["failed_attempts"] + 1
             locked = (_now() + self.lockout).isoformat(timespec="seconds") if failures >= self.max_failures else None
             self._update(name, failed_attempts=0 if locked else failures, locked_until=locked)
-            raise refused from None
+            raise SignInRefused("wrong password" + (", now locked" if locked else "")) from None
         if user["failed_attempts"] or user["locked_until"]:
             self._update(name, failed_attempts=0, locked_until=None)
         if _HASHER.check_needs_rehash(user["password_hash"]):
             self._update(name, password_hash=_HASHER.hash(password))
-        return Actor(name, user["role"])
+        return Actor(name, user["role"], one_time_password=bool(user["password_set_by"]))

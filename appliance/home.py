@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import offline
 from appliance.errors import AccessError, ConfigError, PolicyError, StoreError
-from appliance.access import Actor, Users, check_new_user, system
+from appliance.access import Actor, SignInRefused, Users, check_new_user, system
 from appliance.audit import AuditLog, public_key_pem
 from appliance.ingest import Ingestor
 from appliance.keys import Credentials, Keyring
@@ -163,9 +163,9 @@ class Home:
         with self.store.transaction():
             try:
                 actor = self.users().authenticate(name, password)
-            except AccessError as exc:
+            except SignInRefused as exc:
                 failure = exc
-                self.audit.record(f"unauthenticated:{name}", "login.failure", user=name)
+                self.audit.record(f"unauthenticated:{name}", "login.failure", user=name, reason=exc.reason)
             else:
                 self.audit.record(actor, "login.success", user=name, role=actor.role)
         if failure is not None:

@@ -342,3 +342,12 @@ def _exports(store: Store) -> None:
     ALTER TABLE policy_state ADD COLUMN content TEXT;
     ALTER TABLE policy_state ADD COLUMN refused_sha256 TEXT
     """)
+
+
+@migration(5, "one-time passwords set by an admin; export bundles kept in the store")
+def _one_time_passwords_and_bundles(store: Store) -> None:
+    _run_script(store, """
+    ALTER TABLE users ADD COLUMN password_set_by TEXT;
+    CREATE TABLE export_bundles (
+        request_id TEXT NOT NULL, name TEXT NOT NULL, content BLOB NOT NULL, PRIMARY KEY (request_id, name))
+    """)

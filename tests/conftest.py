@@ -74,3 +74,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def add_user(name: str, role: str, password: str, *home_args, env: dict) -> dict:
+    """A user added by the admin, who then makes the one-time password their own (as a new officer must
+    before approving, revealing or erasing). Returns the environment that acts as them."""
+    run_cli("user", "add", name, "--role", role, *home_args,
+            env_extra={**env, "APPLIANCE_NEW_USER_PASSWORD": password}, check=True)
+    as_user = {**env, "APPLIANCE_USER": name, "APPLIANCE_USER_PASSWORD": password}
+    run_cli("user", "passwd", *home_args, env_extra={**as_user, "APPLIANCE_NEW_USER_PASSWORD": password}, check=True)
+    return as_user

@@ -11,7 +11,7 @@ from appliance.access import system
 from appliance.audit import AuditError, GENESIS, entry_hash, read_checkpoint_file, verify_pack
 from appliance.home import Home
 from appliance.keys import Credentials
-from tests.conftest import ADMIN, ADMIN_PASSWORD, TESTS, assert_one_line_error, run_cli
+from tests.conftest import ADMIN, ADMIN_PASSWORD, TESTS, add_user, assert_one_line_error, run_cli
 
 
 def _fill(home, n=30) -> int:
@@ -183,9 +183,7 @@ def test_no_seeded_pii_enters_the_audit_log(tmp_path, key_file, demo_dir):
     run_cli("init", "--home", home, env_extra=env, check=True)
     run_cli("ingest", "--home", home, "--source", "demo", demo_dir, env_extra=env, check=True)
     run_cli("quarantine", "--home", home, env_extra=env, check=True)
-    run_cli("user", "add", "officer", "--role", "compliance", "--home", home,
-            env_extra={**env, "APPLIANCE_NEW_USER_PASSWORD": "officer-password"}, check=True)
-    officer = {**env, "APPLIANCE_USER": "officer", "APPLIANCE_USER_PASSWORD": "officer-password"}
+    officer = add_user("officer", "compliance", "officer-password", "--home", home, env=env)
     customers = pd.read_csv(demo_dir / "customers.csv", dtype=str, encoding="utf-8-sig")
     phone = customers["手机号"][0]
     found = run_cli("subject", "find", "--home", home, "--by", "phone", "--purpose", "data_subject_request",

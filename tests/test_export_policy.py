@@ -5,7 +5,7 @@ import pytest
 
 from appliance.errors import PolicyError
 from appliance.policies import SHIPPED_DIR, ExportPolicy
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import add_user, assert_one_line_error, run_cli
 
 SHIPPED = (SHIPPED_DIR / "export.yaml").read_text(encoding="utf-8")
 
@@ -57,8 +57,7 @@ def test_policy_check_with_a_home_audits_loads_changes_and_refusals(tmp_path, ke
     env = {"APPLIANCE_KEY_FILE": str(key_file), "APPLIANCE_HOME": str(home),
            "APPLIANCE_NEW_USER_PASSWORD": "officer-password"}
     run_cli("init", env_extra=env, check=True)
-    run_cli("user", "add", "officer", "--role", "compliance", env_extra=env, check=True)
-    officer = dict(env, APPLIANCE_USER="officer", APPLIANCE_USER_PASSWORD="officer-password")
+    officer = add_user("officer", "compliance", "officer-password", env=env)
     assert "export.yaml        valid" in run_cli("policy", "check", env_extra=officer, check=True).stdout
     policy_file = home / "policies" / "export.yaml"
     policy_file.write_text(SHIPPED.replace("min_cell_size: 10", "min_cell_size: 20"), encoding="utf-8")

@@ -19,7 +19,7 @@ from appliance.exports import verify
 from appliance.home import EXPORT_PUBLIC_KEY, Home
 from appliance.jobs import nightly
 from appliance.keys import Credentials, new_key_file
-from tests.conftest import ADMIN, ADMIN_PASSWORD, ROOT, TESTS, assert_one_line_error, run_cli
+from tests.conftest import ADMIN, ADMIN_PASSWORD, ROOT, TESTS, add_user, assert_one_line_error, run_cli
 
 ANALYST, OFFICER = Actor("ana", "analyst"), Actor("olga", "compliance")
 ALL_REPORTS = [(name, (dim,)) for name, report in reports.REPORTS.items() for dim in report.dimensions
@@ -147,7 +147,7 @@ def test_cli_request_approve_verify(world, tmp_path):
     env = {"APPLIANCE_HOME": str(world["home"]), "APPLIANCE_KEY_FILE": str(world["key"]),
            "APPLIANCE_NEW_USER_PASSWORD": "password-cli-1"}
     for name, role in (("cli-ana", "analyst"), ("cli-olga", "compliance")):
-        run_cli("user", "add", name, "--role", role, env_extra=env, check=True)
+        add_user(name, role, "password-cli-1", env=env)
     as_user = dict(env, APPLIANCE_USER_PASSWORD="password-cli-1")
     requested = run_cli("export", "request", "churn_risk", "--by", "segment", "--by", "risk_band",
                         "--recipient", "regulator", "--purpose", "regulatory_reporting", "--user", "cli-ana",

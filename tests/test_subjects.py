@@ -6,7 +6,7 @@ import pytest
 from appliance import subjects
 from appliance.errors import ApplianceError, PolicyError
 from appliance.policies import SHIPPED_DIR, PurposePolicy
-from tests.conftest import TESTS, run_cli
+from tests.conftest import TESTS, add_user, run_cli
 
 
 @pytest.fixture
@@ -95,9 +95,7 @@ def test_cli_erase_is_audited_with_counts(tmp_path, key_file, demo_dir):
     env = {"APPLIANCE_KEY_FILE": str(key_file)}
     run_cli("init", "--home", home, env_extra=env, check=True)
     run_cli("ingest", "--home", home, "--source", "demo", demo_dir, env_extra=env, check=True)
-    run_cli("user", "add", "officer", "--role", "compliance", "--home", home,
-            env_extra={**env, "APPLIANCE_NEW_USER_PASSWORD": "officer-password"}, check=True)
-    officer = {**env, "APPLIANCE_USER": "officer", "APPLIANCE_USER_PASSWORD": "officer-password"}
+    officer = add_user("officer", "compliance", "officer-password", "--home", home, env=env)
     person = _person(demo_dir, 5)
     customer = run_cli("subject", "find", "--home", home, "--by", "id_number", "--purpose", "data_subject_request",
                        env_extra=officer, stdin=person["证件号码"] + "\n", check=True).stdout.strip()

@@ -19,12 +19,13 @@ def user():
 @click.argument("name")
 @click.option("--role", type=click.Choice(["admin", "analyst", "staff", "compliance"]), required=True)
 def user_add(home, actor, name, role):
-    """Add a user; the new password from $APPLIANCE_NEW_USER_PASSWORD or a prompt."""
+    """Add a user; the new password from $APPLIANCE_NEW_USER_PASSWORD or a prompt. It is one-time: the user
+    must change it (user passwd, as themselves) before approving, revealing or erasing anything."""
     password = secret("APPLIANCE_NEW_USER_PASSWORD", f"Password for {name}", confirm=True)
     with home.store.transaction():
-        home.users().add(name, role, password)
-        home.audit.record(actor, "user.add", user=name, role=role)
-    click.echo(f"user '{name}' added ({role})")
+        home.users().add(name, role, password, set_by=actor.name)
+        home.audit.record(actor, "user.add", user=name, role=role, one_time_password=True)
+    click.echo(f"user '{name}' added ({role}); the password is one-time until '{name}' changes it")
 
 
 @user.command("list")
@@ -76,7 +77,9 @@ def user_role(home, actor, name, role):
 @user_option
 @click.argument("name", required=False)
 def user_passwd(home_dir, key_file, user_name, name):
-    """Change a password: your own, or (as admin) anyone's. New password from $APPLIANCE_NEW_USER_PASSWORD."""
+    """Change a password: your own, or (as admin) anyone's. New password from $APPLIANCE_NEW_USER_PASSWORD.
+    A password an admin sets for someone else is one-time: its owner must change it before approving,
+    revealing or erasing anything."""
     with Home.open(resolve_home(home_dir), credentials_from(key_file)) as home:
         actor = sign_in(home, user_name)
         target = name or actor.name
@@ -84,9 +87,10 @@ def user_passwd(home_dir, key_file, user_name, name):
             raise AccessError(f"user '{actor.name}' may only change their own password")
         password = secret("APPLIANCE_NEW_USER_PASSWORD", f"New password for {target}", confirm=True)
         with home.store.transaction():
-            home.users().set_password(target, password)
-            home.audit.record(actor, "user.passwd", user=target)
-    click.echo(f"password of '{target}' changed")
+            home.users().set_password(target, password, set_by=actor.name)
+            home.audit.record(actor, "user.passwd", user=target, one_time_password=target != actor.name)
+    click.echo(f"password of '{target}' changed" + (f"; one-time until '{target}' changes it" if target != actor.name
+                                                    else ""))
 
 @cli.group()
 def subject():
