@@ -30,6 +30,12 @@ class StoreError(ApplianceError):
     exit_code = 4
 
 
+class StoreWriteError(StoreError):
+    """The store (or a file beside it) cannot be written: a full disk, a read-only mount, a failing disk."""
+
+    exit_code = 6
+
+
 class MappingError(ApplianceError):
     """A source mapping that does not validate; the message names file and line."""
 
@@ -69,3 +75,19 @@ class ExportError(ApplianceError):
 
     code = "export"
     exit_code = 9
+
+
+def os_reason(exc: OSError) -> str:
+    """An operating-system failure in words an operator acts on: the disk is full, the file system is
+    read-only, the disk failed; never the file's contents."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk full"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    if exc.errno == errno.EIO:
+        return "input/output error on the disk"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return exc.strerror or type(exc).__name__

@@ -31,7 +31,8 @@ from appliance import disclosure, reports
 from appliance.access import Actor
 from appliance.audit import AuditLog, canonical, fingerprint
 from appliance.disclosure import Earlier, cell_key
-from appliance.errors import AccessError, ExportError, PolicyError
+from appliance.errors import AccessError, ExportError, PolicyError, os_reason
+from appliance.failpoints import failpoint
 from appliance.policies import ExportPolicy, PurposePolicy
 from appliance.store import Store
 
@@ -185,29 +186,73 @@ class Exports:
             self.audit.record(actor, "export.reject", request=request_id, reason=reason.strip())
 
     def approve(self, actor: Actor, request_id: str) -> Path:
-        """Approve, re-check and write the signed bundle; returns its path. The re-check, the ledger and the
-        audit entries happen under the store's write lock, so two approvals cannot both miss each other."""
+        """Approve, re-check and record; then write the signed bundle; returns its path.
+
+        The order is what makes an export accountable: the re-check, the approval, the ledger, the bundle's
+        bytes and the audit entries are one transaction under the store's write lock (two approvals cannot
+        miss each other). Only after it commits do the files appear in the outbox, staged and renamed into
+        place. If the commit fails, nothing was written; if writing the files fails, the export stays
+        approved and recorded and `export write` writes them when the disk allows."""
         actor.require("export.approve")
         request = self._pending(request_id)
         if request["requested_by"] == actor.name:
             raise AccessError(f"user '{actor.name}' requested {request_id} and cannot also approve it")
         report = reports.get(request["report"])
-        target, staging, stale = self.outbox / request_id, None, None
-        try:
-            with self.store.transaction():
-                request = self._pending(request_id)
-                computed, stale = self._recheck(request, report)
-                if stale is None:
-                    self._check_budget(request["recipient"])
-                    approved_at = _now().isoformat(timespec="seconds")
-                    staging = self._stage(request, report, actor, approved_at)
-                    self._record_approval(actor, request, computed, target, approved_at, staging)
-                    os.replace(staging, target)
-        finally:
-            if staging is not None and staging.exists():
-                shutil.rmtree(staging)
+        stale = None
+        with self.store.transaction():
+            request = self._pending(request_id)
+            computed, stale = self._recheck(request, report)
+            if stale is None:
+                self._check_budget(request["recipient"])
+                approved_at = _now().isoformat(timespec="seconds")
+                files = self._bundle_files(request, report, actor, approved_at)
+                self._record_approval(actor, request, computed, approved_at, files)
+                failpoint("export.before_commit")
         if stale is not None:
             self._mark_stale(request_id, stale)
+        failpoint("export.after_commit")
+        return self.write_bundle(actor, request_id)
+
+    def write_bundle(self, actor: Actor, request_id: str) -> Path:
+        """The approved export's files in the outbox, from the bytes recorded at approval; a bundle already
+        there is left alone if it holds exactly those bytes. A failed write removes what it started."""
+        actor.require("export.approve")
+        request = self.get(request_id)
+        if request["status"] != "approved":
+            raise ExportError(f"export request '{request_id}' is {request['status']}, not approved")
+        files = {name: bytes(content) for name, content in self.store.rows(
+            "SELECT name, content FROM export_bundles WHERE request_id = ?", (request_id,))}
+        if sorted(files) != sorted(BUNDLE_FILES):
+            raise ExportError(f"{request_id} was approved before bundles were kept in the store; it cannot be "
+                              "written again")
+        target = self.outbox / request_id
+        if target.exists():
+            present = {p.name: p.read_bytes() for p in target.iterdir()} if target.is_dir() else {}
+            if present != files:
+                raise ExportError(f"{target} exists and differs from the approved bundle; move it away first")
+            return target
+        staging = self.outbox / f".{request_id}.partial"
+        try:
+            self.outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if staging.exists():
+                shutil.rmtree(staging)
+            staging.mkdir(mode=0o700)
+            for name, content in files.items():
+                with open(staging / name, "wb") as handle:
+                    handle.write(content)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                failpoint("export.file_written")
+            _fsync_dir(staging)
+            os.replace(staging, target)
+            _fsync_dir(self.outbox)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ExportError(f"{request_id} is approved and recorded, but its bundle could not be written to "
+                              f"{self.outbox} ({os_reason(exc)}); when that is fixed, run "
+                              f"`appliance export write {request_id}`") from None
+        self.audit.record(actor, "export.write", request=request_id, bundle=target.name,
+                          manifest_sha256=hashlib.sha256(files["manifest.json"]).hexdigest())
         return target
 
     def _recheck(self, request: dict, report: reports.Report) -> tuple[Computed | None, str | None]:
@@ -221,9 +266,10 @@ class Exports:
         disclosure.assert_publishable(computed.protection, self.policy, self._earlier(report.name, computed.scope))
         return computed, None
 
-    def _record_approval(self, actor: Actor, request: dict, computed: Computed, target: Path, approved_at: str,
-                         staging: Path) -> None:
+    def _record_approval(self, actor: Actor, request: dict, computed: Computed, approved_at: str,
+                         files: dict[str, bytes]) -> None:
         request_id = request["request_id"]
+        target = self.outbox / request_id
         self.store.execute("UPDATE export_requests SET status = 'approved', decided_by = ?, decided_at = ?, "
                            "bundle = ? WHERE request_id = ?", (actor.name, approved_at, str(target), request_id))
         protection = computed.protection
@@ -231,9 +277,10 @@ class Exports:
             "INSERT INTO export_ledger VALUES (?,?,?,?,?)",
             [(request["report"], computed.scope, cell_key(a.key), request_id, int(state == disclosure.SUPPRESSED))
              for a in protection.table.aggregates if (state := protection.status[cell_key(a.key)]) != disclosure.WITHHELD])
-        self.audit.record(actor, "export.approve", request=request_id, requested_by=request["requested_by"])
-        self.audit.record(actor, "export.write", request=request_id, bundle=target.name,
-                          manifest_sha256=hashlib.sha256((staging / "manifest.json").read_bytes()).hexdigest(),
+        self.store.executemany("INSERT INTO export_bundles VALUES (?,?,?)",
+                               [(request_id, name, content) for name, content in files.items()])
+        self.audit.record(actor, "export.approve", request=request_id, requested_by=request["requested_by"],
+                          bundle=target.name, manifest_sha256=hashlib.sha256(files["manifest.json"]).hexdigest(),
                           recipient=request["recipient"], epsilon=request["epsilon"])
 
     def _mark_stale(self, request_id: str, why: str) -> None:
@@ -244,15 +291,9 @@ class Exports:
         raise ExportError(f"{request_id} cannot be approved: {why}; request it again")
 
     # Bundles -----------------------------------------------------------------------------------------
-    def _stage(self, request: dict, report: reports.Report, approver: Actor, approved_at: str) -> Path:
-        self.outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target = self.outbox / request["request_id"]
-        if target.exists():
-            raise ExportError(f"{target} already exists; refusing to overwrite it")
-        staging = self.outbox / f".{request['request_id']}.partial"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(mode=0o700)
+    def _bundle_files(self, request: dict, report: reports.Report, approver: Actor, approved_at: str) -> dict[str, bytes]:
+        if (self.outbox / request["request_id"]).exists():
+            raise ExportError(f"{self.outbox / request['request_id']} already exists; refusing to overwrite it")
         result = request["result"]
         data = {"data.csv": _csv(result["columns"], result["rows"]),
                 "data.json": (json.dumps({"report": report.name, "columns": result["columns"], "rows": result["rows"]},
@@ -280,9 +321,16 @@ class Exports:
         manifest_bytes = (json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
         data["manifest.json"] = manifest_bytes
         data["signature"] = base64.b64encode(self.signing_key.sign(_signed_message(data))) + b"\n"
-        for name, content in data.items():
-            (staging / name).write_bytes(content)
-        return staging
+        return data
+
+
+def _fsync_dir(path: Path) -> None:
+    """A rename or a new file is durable only once its folder is synced."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def _signed_message(files: dict[str, bytes]) -> bytes:

@@ -315,6 +315,13 @@ class Home:
                                        argon2_iterations=self.settings["keys.argon2_iterations"])
 
     def backup(self, actor: Actor, target: Path) -> None:
+        """A checked copy of a sound store: a damaged store is refused (a copy would carry the damage, and
+        a later restore would bring it back), and the copy is checked before it takes its name."""
         actor.require("store.backup")
+        problems = self.store.integrity_problems()
+        if problems:
+            self.audit.record(actor, "store.backup.refused", target=Path(target).name, problems=len(problems))
+            raise StoreError(f"the store failed its integrity check ({len(problems)} problems): backup refused, "
+                             "a copy would carry the damage; restore from an earlier backup")
         self.audit.record(actor, "store.backup", target=Path(target).name)
         self.store.backup_to(target, self.keyring.data_key)

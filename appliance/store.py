@@ -7,6 +7,7 @@ index holds page numbers only. Temporary tables and indices stay in memory, beca
 would not be encrypted. The file starts with no SQLite header. Copies go through the backup API only.
 """
 
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import sqlcipher3
 
-from appliance.errors import StoreError
+from appliance.errors import StoreError, StoreWriteError, os_reason
 
 DatabaseError = sqlcipher3.Error  # for modules that must tell a database failure apart, without the driver
 _WRITES = {sqlcipher3.SQLITE_INSERT, sqlcipher3.SQLITE_UPDATE, sqlcipher3.SQLITE_DELETE, sqlcipher3.SQLITE_CREATE_TABLE,
@@ -22,6 +23,7 @@ _WRITES = {sqlcipher3.SQLITE_INSERT, sqlcipher3.SQLITE_UPDATE, sqlcipher3.SQLITE
            sqlcipher3.SQLITE_PRAGMA}
 
 _MIGRATIONS: list[tuple[int, str, Callable]] = []
+MIN_FREE_BYTES = 1 << 20  # below this, an open that fails is put down to the full disk
 
 
 def migration(version: int, name: str):
@@ -35,6 +37,36 @@ def migration(version: int, name: str):
         return func
 
     return register
+
+
+def translate(exc: Exception) -> StoreError:
+    """SQLite's error as an operator reads it: a full disk, a read-only file system and a failing disk are
+    write errors (exit 6); a damaged file is a store error (exit 4). The driver's text is matched, not shown."""
+    text = str(exc).lower()
+    if "disk is full" in text or "database or disk is full" in text:
+        return StoreWriteError("the store cannot be written: disk full")
+    if "readonly" in text or "read-only" in text:
+        return StoreWriteError("the store cannot be written: read-only file system")
+    if "disk i/o error" in text:
+        return StoreWriteError("the store cannot be written: input/output error on the disk (or the disk is full)")
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return StoreError("the store is damaged (a page failed its check); restore it from a backup")
+    if "locked" in text or "busy" in text:
+        return StoreError("the store is busy with another writer; try again")
+    return StoreError(f"the store refused the operation ({type(exc).__name__})")
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why nothing can be written in `folder`, when that is so: a read-only mount, or (almost) no space."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "read-only file system"
+    if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
+        return "disk full"
+    return None
 
 
 def _key_pragma(key: bytes) -> str:
@@ -61,7 +93,13 @@ class Store:
             self.conn.execute(f"PRAGMA cache_size = -{int(cache_mib) * 1024}")
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        except sqlcipher3.DatabaseError:
+        except sqlcipher3.DatabaseError as exc:
+            cause = _unwritable(self.path.parent)
+            if cause:
+                raise StoreWriteError(f"{self.path.name} cannot be opened: {cause}") from None
+            translated = translate(exc)
+            if isinstance(translated, StoreWriteError):
+                raise translated from None
             raise StoreError(f"{self.path.name} cannot be opened with this home's key: "
                              "the store is corrupt or belongs to another home") from None
         self.conn.row_factory = sqlcipher3.Row
@@ -77,18 +115,28 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator["Store"]:
-        """One write transaction, taken at once (BEGIN IMMEDIATE) so writers queue instead of failing late."""
+        """One write transaction, taken at once (BEGIN IMMEDIATE) so writers queue instead of failing late.
+        A failure inside or at the commit rolls everything back; a full disk, a read-only mount or a damaged
+        file is reported as such."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except sqlcipher3.OperationalError:
-            raise StoreError("the store is busy with another writer; try again") from None
+        except sqlcipher3.OperationalError as exc:
+            translated = translate(exc)
+            if type(translated) is StoreError:
+                raise StoreError("the store is busy with another writer; try again") from None
+            raise translated from None
         try:
             yield self
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
             self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlcipher3.DatabaseError:
+                    pass  # the transaction is gone already (SQLite rolls back on some I/O errors)
+            if isinstance(exc, sqlcipher3.DatabaseError):
+                raise translate(exc) from None
+            raise
 
     def execute(self, sql: str, params: Sequence | dict = ()):
         return self.conn.execute(sql, params)
@@ -164,18 +212,51 @@ class Store:
 
     # Keys and copies --------------------------------------------------------------------------------
     def rekey(self, new_key: bytes) -> None:
-        self.conn.execute(f"PRAGMA rekey = \"x'{new_key.hex()}'\"")
+        try:
+            self.conn.execute(f"PRAGMA rekey = \"x'{new_key.hex()}'\"")
+            # Into the main file at once: until then, pages under the new key live only in the WAL.
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlcipher3.DatabaseError as exc:
+            raise translate(exc) from None
+
+    def integrity_problems(self) -> list[str]:
+        """What SQLCipher's page check (HMAC of every page) and SQLite's structure check find; empty when
+        the store is sound. Messages name pages and tables, never values."""
+        try:
+            cipher = [str(r[0]) for r in self.conn.execute("PRAGMA cipher_integrity_check").fetchall()]
+            structure = [str(r[0]) for r in self.conn.execute("PRAGMA integrity_check").fetchall()]
+        except sqlcipher3.DatabaseError as exc:
+            return [f"unreadable ({translate(exc).message})"]
+        return cipher + [line for line in structure if line != "ok"]
 
     def backup_to(self, target: Path, key: bytes) -> None:
-        """A consistent encrypted copy through SQLite's backup API, never a copy of the live file."""
+        """A consistent encrypted copy through SQLite's backup API, never a copy of the live file. The copy is
+        checked before it takes its name; a failed or damaged copy leaves nothing behind."""
         target = Path(target)
         if target.exists():
             raise StoreError(f"{target} exists; refusing to overwrite it")
-        copy = Store(target, key, create=True)
+        partial = target.with_name(f".{target.name}.partial")
+        for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+            leftover.unlink(missing_ok=True)
         try:
-            self.conn.backup(copy.conn)
+            copy = Store(partial, key, create=True)
+            try:
+                self.conn.backup(copy.conn)
+                copy.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                copy.conn.execute("PRAGMA journal_mode = DELETE").fetchall()  # one self-contained file
+                problems = copy.integrity_problems()
+            finally:
+                copy.close()
+            if problems:
+                raise StoreError(f"the copy failed its integrity check ({len(problems)} problems); nothing kept")
+            os.replace(partial, target)
+        except sqlcipher3.DatabaseError as exc:
+            raise translate(exc) from None
+        except OSError as exc:
+            raise StoreWriteError(f"the backup cannot be written to {target.parent}: {os_reason(exc)}") from None
         finally:
-            copy.close()
+            for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+                leftover.unlink(missing_ok=True)
 
 
 # Migrations ----------------------------------------------------------------------------------------

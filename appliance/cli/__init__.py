@@ -1,6 +1,7 @@
 """The `appliance` command. Commands are thin: they gather options, call the library, print results.
 Every failure is one line on stderr and a non-zero exit; no traceback reaches the user."""
 
+import errno
 import functools
 import logging
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from appliance.errors import AccessError, ApplianceError, KeyMaterialError
+from appliance.errors import AccessError, ApplianceError, KeyMaterialError, os_reason
 from appliance.home import Home, resolve_home
 from appliance.keys import Credentials
 
@@ -116,6 +117,13 @@ def main() -> None:
     except ApplianceError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a file the command itself writes or reads: say what is wrong, and where
+        where = f" ({Path(exc.filename).name})" if isinstance(exc.filename, str) else ""
+        click.echo(f"error: {os_reason(exc)}{where}", err=True)
+        sys.exit(6 if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO) else 1)
+    except RecursionError:
+        click.echo("error: the input is nested too deeply to read", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted; nothing half-written was kept", err=True)
         sys.exit(130)

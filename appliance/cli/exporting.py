@@ -63,7 +63,7 @@ def report_list():
 
 @cli.group()
 def export():
-    """Aggregated exports: request, preview, approve or reject, verify."""
+    """Aggregated exports: request, preview, approve or reject, write, verify."""
 
 
 def _print_request(request: dict, reasons: bool) -> None:
@@ -132,6 +132,17 @@ def export_approve(home, actor, request_id):
     path as its last line."""
     bundle = home.exports().approve(actor, request_id)
     click.echo(f"{request_id} approved by {actor.name}; signed bundle written")
+    click.echo(str(bundle))
+
+
+@export.command("write")
+@acting("export.approve")
+@click.argument("request_id")
+def export_write(home, actor, request_id):
+    """Write an approved export's bundle to the outbox again, from the bytes recorded at approval (after a
+    full disk stopped the first write). Prints the bundle's path as its last line."""
+    bundle = home.exports().write_bundle(actor, request_id)
+    click.echo(f"{request_id}: signed bundle in the outbox")
     click.echo(str(bundle))
 
 
