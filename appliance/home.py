@@ -314,6 +314,45 @@ class Home:
         return self.keyring.change_kek(credentials, argon2_memory_kib=self.settings["keys.argon2_memory_kib"],
                                        argon2_iterations=self.settings["keys.argon2_iterations"])
 
+    def checkpoint_target(self):
+        from appliance.checkpoints import parse_target
+
+        return parse_target(self.settings["audit.checkpoint_target"], self.path)
+
+    def ship_checkpoint(self, actor: Actor | str) -> str:
+        """Sign the audit log's head and send it off the box; the entry says where it went."""
+        from appliance.checkpoints import ship
+
+        target = self.checkpoint_target()
+        if target is None:
+            raise ConfigError("no off-box checkpoint target: set audit.checkpoint_target (a WORM folder or "
+                              "syslog://host:port)")
+        checkpoint = self.audit.checkpoint()
+        where = ship(checkpoint, target)
+        self.audit.record(actor, "audit.checkpoint", count=checkpoint.count, to=where)
+        return where
+
+    def verify_audit(self, extra=()):
+        """The chain checked against the stored checkpoints, those given, and those the off-box target holds;
+        the verdict says plainly when nothing off the box vouches for the log's end."""
+        from appliance.checkpoints import shipped
+
+        target = self.checkpoint_target()
+        off_box = shipped(target) + list(extra)
+        verdict = self.audit.verify(off_box)
+        if verdict.ok:
+            if off_box:
+                last = max(off_box, key=lambda c: c.count)
+                verdict.message += (f"; {len(off_box)} off-box checkpoints, the newest at entry {last.count} "
+                                    f"({last.at})")
+            elif target is None:
+                verdict.message += ("; WARNING: no off-box checkpoint (audit.checkpoint_target is not set and none "
+                                    "was given): truncation of the log's newest entries cannot be ruled out")
+            else:
+                verdict.message += ("; WARNING: the checkpoint target holds none the appliance can read back: "
+                                    "truncation cannot be ruled out without the receiver's copies (--checkpoint)")
+        return verdict
+
     def backup(self, actor: Actor, target: Path) -> None:
         """A checked copy of a sound store: a damaged store is refused (a copy would carry the damage, and
         a later restore would bring it back), and the copy is checked before it takes its name."""

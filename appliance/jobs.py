@@ -145,7 +145,8 @@ def retention(home, as_of: date, actor: Actor = system("retention")) -> dict[str
     return counts
 
 
-SCHEDULED = {"nightly": "schedule.nightly", "inbox": "schedule.inbox", "retention": "schedule.retention"}
+SCHEDULED = {"nightly": "schedule.nightly", "inbox": "schedule.inbox", "retention": "schedule.retention",
+             "checkpoint": "schedule.checkpoint"}
 
 
 def run_scheduled(home_path: Path, credentials, job: str) -> None:
@@ -158,6 +159,10 @@ def run_scheduled(home_path: Path, credentials, job: str) -> None:
                 outcome["rows"] = nightly(home, date.today(), system("scheduler"))
             elif job == "inbox":
                 outcome["rows"] = inbox(home)
+            elif job == "checkpoint":
+                if home.checkpoint_target() is not None:
+                    home.ship_checkpoint(system("scheduler"))
+                outcome["rows"] = 0
             else:
                 outcome["rows"] = sum(retention(home, date.today(), system("scheduler")).values())
     except Exception:  # noqa: BLE001 - recorded in job_runs already; the scheduler keeps running

@@ -66,6 +66,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("schedule.inbox", "*/15 * * * *", str, "Cron schedule of ingesting the files waiting in inbox/<source>/."),
     Setting("schedule.retention", "0 3 * * sun", str,
             "Cron schedule of the retention purge. Name weekdays (mon..sun): APScheduler 3 reads 0 as Monday."),
+    Setting("schedule.checkpoint", "0 * * * *", str,
+            "Cron schedule of signing the audit log's head and sending it to audit.checkpoint_target."),
+    Setting("audit.checkpoint_target", "", str,
+            "Where signed audit checkpoints leave the box: a folder (a mounted WORM share; one file each) or "
+            "syslog://host:port (UDP) or syslog+tcp://host:port. Empty: none, and audit verify says truncation "
+            "cannot be ruled out."),
     Setting("sources.dir", "sources", str,
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
     Setting("exports.outbox", "outbox", str,

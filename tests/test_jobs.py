@@ -46,7 +46,7 @@ def test_a_failed_run_is_recorded_and_leaves_previous_results(loaded):
             outcome["rows"] = jobs.nightly(loaded, AS_OF)
     loaded.store.execute("DROP TRIGGER broken")
     run = _runs(loaded)[-1]
-    assert run["status"] == "failed" and run["error"].startswith("internal error (")
+    assert run["status"] == "failed" and run["error"] == "the store refused the operation (IntegrityError)"
     assert features.load(loaded.store, AS_OF).drop(columns="computed_at").equals(before)
 
 
