@@ -73,7 +73,7 @@ def test_inbox_ingests_and_moves_files(home, demo_dir):
 def test_schedules_come_from_the_settings(home, home_path, key_file):
     runner = jobs.scheduler(home, Credentials(key_file=key_file))
     triggers = {job.id: job.trigger for job in runner.get_jobs()}
-    assert set(triggers) == {"nightly", "inbox", "retention"}
+    assert set(triggers) == {"nightly", "inbox", "retention", "checkpoint"}
     frozen = datetime(2026, 3, 2, 0, 30, tzinfo=runner.timezone)  # a Monday, half past midnight
     assert triggers["nightly"].get_next_fire_time(None, frozen) == frozen.replace(hour=1, minute=0)
     assert triggers["inbox"].get_next_fire_time(None, frozen) == frozen.replace(minute=30)
