@@ -1,7 +1,8 @@
 """Statistical disclosure control: which aggregates of a report may be published, and with what values.
 
-1. Primary suppression: an aggregate with fewer than k customers, whose published sum one or two customers
-   dominate, whose difference from a published size would be small (tag overlaps), or that an earlier export
+1. Primary suppression: an aggregate with fewer than k customers, whose count measure (customers at high
+   risk, who responded) counts fewer than k or leaves fewer than k uncounted, whose published sum one or two
+   customers dominate, whose difference from a published size would be small (tag overlaps), or that an earlier export
    of the same report and scope suppressed.
 2. Complementary suppression: cells and totals are tied by sums (each line: its members add up to its
    total). A line with a single unknown entry gives it away, so another entry of that line is suppressed
@@ -74,8 +75,15 @@ def _primary_reason(agg: Aggregate, policy: ExportPolicy, table: Table, measures
     if agg.customers < k:
         return f"fewer than {k} customers"
     for name in measures:
-        if table.report.measure(name).dominance and agg.sums[name] and agg.top_share[name] > policy.dominance_share:
+        measure = table.report.measure(name)
+        if measure.dominance and agg.sums[name] and agg.top_share[name] > policy.dominance_share:
             return f"{name}: top {policy.dominance_top} contributor(s) over {policy.dominance_share:.0%} of the sum"
+        if measure.kind == "count":
+            # A count inside a cell is a cell of its own ("1 high-risk customer of 29"), and so is its rest
+            # ("28 of 29": the one who is not). Both need k; the cell goes, and complements follow as for any cell.
+            counted = round(agg.sums[name])
+            if 0 < counted < k or 0 < agg.units - counted < k:
+                return f"{name}: fewer than {k} customers counted, or fewer than {k} not counted"
     if any(0 < d < k for d in agg.difference_counts):
         return f"its difference from a tag's size is under {k} customers"
     if cell_key(agg.key) in earlier.suppressed:

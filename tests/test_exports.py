@@ -84,6 +84,11 @@ def test_every_report_exports_only_cells_that_pass_k_and_dominance_and_verifies(
             for measure in manifest["measures"]:
                 if reports.get(name).measure(measure).dominance and agg.sums[measure]:
                     assert agg.top_share[measure] <= policy.dominance_share
+                if reports.get(name).measure(measure).kind == "count":  # a count inside a cell is a cell too
+                    counted = round(agg.sums[measure])
+                    assert counted == 0 or counted >= policy.min_cell_size, (name, measure, counted)
+                    rest = agg.units - counted
+                    assert rest == 0 or rest >= policy.min_cell_size, (name, measure, rest)
             published += 1
     assert published > 100  # the reports publish something worth checking
 
