@@ -41,6 +41,16 @@ EVENTS = (
 )
 
 
+def strict_b64decode(text: bytes | str) -> bytes:
+    """Base64 with one spelling only: a signature whose text was altered (a flipped bit in the padding's
+    unused bits decodes to the same bytes) is refused, not read as the original."""
+    data = text.encode("ascii") if isinstance(text, str) else text
+    decoded = base64.b64decode(data, validate=True)
+    if base64.b64encode(decoded) != data:
+        raise ValueError("non-canonical base64")
+    return decoded
+
+
 def canonical(value) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -87,7 +97,7 @@ class Checkpoint:
 
     def valid_for(self, key: Ed25519PublicKey) -> bool:
         try:
-            key.verify(base64.b64decode(self.signature), self.payload())
+            key.verify(strict_b64decode(self.signature), self.payload())
             return True
         except (InvalidSignature, ValueError):
             return False
@@ -238,7 +248,7 @@ def verify_pack(data: bytes, pinned_key: Ed25519PublicKey | None = None) -> Verd
     try:
         document = json.loads(payload)
         key = load_public_key(document["public_key"])
-        raw_signature = base64.b64decode(signature, validate=True)
+        raw_signature = strict_b64decode(signature)
     except (ValueError, KeyError, TypeError, AuditError):
         return Verdict(False, 0, "the pack is damaged (unreadable content or signature)")
     if canonical(document) != payload:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from appliance import disclosure, reports
 from appliance.access import Actor
-from appliance.audit import AuditLog, canonical, fingerprint
+from appliance.audit import AuditLog, canonical, fingerprint, strict_b64decode
 from appliance.disclosure import Earlier, cell_key
 from appliance.errors import AccessError, ExportError, PolicyError, os_reason
 from appliance.failpoints import failpoint
@@ -383,7 +383,7 @@ def verify(bundle: Path, public_key: Ed25519PublicKey) -> Verdict:
         return Verdict(False, f"bundle files differ from {', '.join(BUNDLE_FILES)} (at '{extra[0]}')")
     files = {name: (bundle / name).read_bytes() for name in BUNDLE_FILES}
     try:
-        signature = base64.b64decode(files["signature"].strip(), validate=True)
+        signature = strict_b64decode(files["signature"].removesuffix(b"\n"))
         public_key.verify(signature, _signed_message(files))
     except (InvalidSignature, ValueError):
         return Verdict(False, "the signature does not match the manifest and data (changed, or another key)")

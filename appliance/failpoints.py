@@ -3,8 +3,9 @@ the commit" is a fixed point in the code and not a race with the clock.
 
     APPLIANCE_FAILPOINTS="export.after_commit=kill,ingest.before_commit=enospc@2"
 
-Each entry is `point=action[@n]`: kill (SIGKILL to this process), enospc or eio (an OSError as the disk
-would raise it), on the n-th time the point is reached (default the first). Unset, a point costs one
+Each entry is `point=action[@n]`: kill (SIGKILL to this process), stop (SIGSTOP, so a test can look at the
+process and its workers at that moment), enospc or eio (an OSError as the disk would raise it), on the n-th
+time the point is reached (default the first). Unset, a point costs one
 environment look-up.
 """
 
@@ -13,7 +14,7 @@ import os
 import signal
 from collections import Counter
 
-ACTIONS = ("kill", "enospc", "eio")
+ACTIONS = ("kill", "stop", "enospc", "eio")
 _reached: Counter = Counter()
 
 
@@ -31,6 +32,8 @@ def failpoint(name: str) -> None:
             return
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if action == "stop":
+            os.kill(os.getpid(), signal.SIGSTOP)
         if action in ("enospc", "eio"):
             code = errno.ENOSPC if action == "enospc" else errno.EIO
             raise OSError(code, os.strerror(code), f"failpoint {name}")

@@ -26,6 +26,7 @@ import pandas as pd
 
 from appliance import model
 from appliance.errors import IngestError
+from appliance.failpoints import failpoint
 from appliance.mapping import ColumnSpec, FileSpec, SourceMapping
 from appliance.policies import ProtectionPolicy
 from appliance.protect import PiiScanner, Sealer, TextMasker, Tokenizer, Vault
@@ -48,6 +49,9 @@ _FALSE = {"0", "false", "f", "no", "n", "否", "假"}
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
 WITHHELD = "<withheld>"
 _PR_SET_PDEATHSIG = 1
+MAX_MAGNITUDE = 1e15  # beyond any balance or amount (and beyond the integers a float holds exactly)
+YEARS = (1900, 2100)  # dates outside are typos or sentinels (0001-01-01), not events
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
 @dataclass
@@ -137,6 +141,9 @@ def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, list[tuple[pd.S
         present = values.notna()
     kind = spec.type
     if kind == "text":
+        text = values.astype("string")
+        failures.append(((present & text.str.contains(_CONTROL, regex=True)).fillna(False).astype(bool),
+                         "holds a control character (a NUL byte or the like)"))
         return values, failures
     if kind in ("integer", "decimal"):
         numbers = pd.to_numeric(values, errors="coerce")
@@ -144,6 +151,12 @@ def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, list[tuple[pd.S
         if retry.any():  # "1,234.56" as exports write it; tried only where plain parsing failed
             grouped = values[retry].where(values[retry].str.match(_THOUSANDS, na=False))
             numbers[retry] = pd.to_numeric(grouped.str.replace(",", "", regex=False), errors="coerce")
+        numbers = numbers.astype("float64")
+        # inf, 1e309 and a 400-digit number parse as floats that no account holds: refused, not stored
+        huge = present & numbers.notna() & ~(numbers.abs() <= MAX_MAGNITUDE)
+        numbers = numbers.where(~huge)
+        failures.append((huge, f"not a finite number within ±{MAX_MAGNITUDE:.0e}"))
+        present = present & ~huge
         if kind == "integer":
             bad = present & (numbers.isna() | (numbers % 1 != 0))
             typed = numbers.where(~bad).round().astype("Int64")
@@ -168,6 +181,10 @@ def _parse(spec: ColumnSpec, raw: pd.Series) -> tuple[pd.Series, list[tuple[pd.S
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
         bad = present & stamps.isna()
         failures.append((bad, f"not a {'date' if kind == 'date' else 'date-time'} in format {fmt}"))
+        years = stamps.dt.year
+        out_of_range = present & stamps.notna() & ~years.between(*YEARS)
+        stamps = stamps.where(~out_of_range)
+        failures.append((out_of_range, f"a date outside the years {YEARS[0]}-{YEARS[1]}"))
         unit = "D" if kind == "date" else "s"
         text = np.datetime_as_string(stamps.to_numpy().astype(f"datetime64[{unit}]"), unit=unit)
         return pd.Series(text, index=raw.index, dtype=object).where(stamps.notna()), failures
@@ -447,6 +464,7 @@ class Ingestor:
                     jobs = ((spec, mapping.id_namespace, chunk) for chunk in handle.chunks)
                     for prepared in preparer.map(jobs):
                         self._write(mapping.name, file_report, batch_id, prepared, report.table_counts)
+                        failpoint("ingest.chunk_written")
                     self._refuse_if_mostly_bad(file_report)
                     self._refuse_if_pii_is_kept(file_report, spec)
                     self.store.execute(
@@ -465,6 +483,7 @@ class Ingestor:
                                       rows_loaded=report.rows_loaded, rows_quarantined=report.rows_quarantined,
                                       files=[{"name": f.name, "sha256": f.sha256, "rows": f.rows_read}
                                              for f in report.files if f.duplicate_of_batch is None])
+                failpoint("ingest.before_commit")
         finally:
             _PROTECTION = None
         return report

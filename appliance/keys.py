@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -65,9 +66,17 @@ def _read_key_file(path: Path, home: Path) -> bytes:
     if resolved.is_relative_to(home.resolve()):
         raise KeyMaterialError(f"key file {path} is inside the home; keep it outside, beside nothing it protects")
     try:
-        mode = resolved.stat().st_mode
+        info = resolved.stat()
+        mode = info.st_mode
         if mode & 0o077:
             raise KeyMaterialError(f"key file {path} is readable by others (mode {mode & 0o777:o}); chmod 600 it")
+        if info.st_uid != os.geteuid():
+            raise KeyMaterialError(f"key file {path} belongs to another user (uid {info.st_uid}); it must belong to "
+                                   "the user the appliance runs as")
+        folder = resolved.parent.stat()
+        if folder.st_mode & 0o022 and not folder.st_mode & stat.S_ISVTX:
+            raise KeyMaterialError(f"the folder of key file {path} is writable by others (mode "
+                                   f"{folder.st_mode & 0o777:o}): they could swap the key file; chmod go-w it")
         content = resolved.read_bytes().strip()
     except PermissionError:
         raise KeyMaterialError(f"key file {path} is not readable by this user") from None

@@ -26,9 +26,10 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def document(text: str, name: str):
-    """A policy file's YAML, checked for its schema version: the document and `fail(line, message)`, which
-    raises a PolicyError naming file and line."""
+def document(text: str, name: str, keys: tuple[str, ...]):
+    """A policy file's YAML, checked for its schema version and its top-level keys (a misspelt section must
+    not pass silently, its rules unapplied): the document and `fail(line, message)`, which raises a
+    PolicyError naming file and line."""
     doc = yamlfile.parse(text, name, PolicyError)
 
     def fail(line: int, message: str):
@@ -36,6 +37,9 @@ def document(text: str, name: str):
 
     if not isinstance(doc, dict) or doc.get("version") != 1:
         fail(getattr(doc, "line", 1), "expected a mapping with version: 1")
+    unknown = [key for key in doc if key not in ("version", *keys)]
+    if unknown:
+        fail(doc.line_of(unknown[0]), f"unknown key '{unknown[0]}' (this file knows: {', '.join(keys)})")
     return doc, fail
 
 
@@ -72,7 +76,7 @@ class ProtectionPolicy(PolicyFile):
 
     @classmethod
     def parse(cls, text: str) -> "ProtectionPolicy":
-        doc, fail = document(text, cls.FILE)
+        doc, fail = document(text, cls.FILE, ("classes", "vault"))
         classes = doc.get("classes")
         if not isinstance(classes, dict):
             fail(doc.line_of("classes"), "'classes' must map each data class to its handling")
@@ -123,7 +127,7 @@ class MaskingPolicy(PolicyFile):
 
     @classmethod
     def parse(cls, text: str, known_entities: tuple[str, ...]) -> "MaskingPolicy":
-        doc, fail = document(text, cls.FILE)
+        doc, fail = document(text, cls.FILE, ("operators", "entities"))
         operators = doc.get("operators")
         if not isinstance(operators, dict):
             fail(doc.line_of("operators"), "'operators' must map each PII data class to an operator")
@@ -207,7 +211,8 @@ class ExportPolicy(PolicyFile):
     def parse(cls, text: str) -> "ExportPolicy":
         from appliance.reports import REPORTS
 
-        doc, fail = document(text, cls.FILE)
+        doc, fail = document(text, cls.FILE, ("revision", "min_cell_size", "dominance", "rounding", "max_cells",
+                                              "differential_privacy", "recipients", "reports"))
 
         def number(mapping, key, kind, low, high, default=None):
             value = mapping.get(key, default)
@@ -316,7 +321,7 @@ class PurposePolicy(PolicyFile):
     def parse(cls, text: str) -> "PurposePolicy":
         from appliance.access import ROLES
 
-        doc, fail = document(text, cls.FILE)
+        doc, fail = document(text, cls.FILE, ("purposes", "reveal"))
         purposes = doc.get("purposes")
         if not isinstance(purposes, dict) or not purposes:
             fail(doc.line_of("purposes"), "'purposes' must map each purpose to its titles (zh, en)")

@@ -40,7 +40,7 @@ class RetentionPolicy(PolicyFile):
 
     @classmethod
     def parse(cls, text: str) -> "RetentionPolicy":
-        doc, fail = document(text, cls.FILE)
+        doc, fail = document(text, cls.FILE, ("audit_log_years", "tables", "classes"))
         years = doc.get("audit_log_years", MIN_AUDIT_YEARS)
         if not isinstance(years, int) or years < MIN_AUDIT_YEARS:
             fail(doc.line_of("audit_log_years"), f"audit_log_years must be a whole number of at least {MIN_AUDIT_YEARS}")

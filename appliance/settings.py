@@ -120,6 +120,10 @@ class Settings:
             return cls()
         try:
             tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except RecursionError:
+            raise ConfigError(f"{path.name}: nested too deeply to read") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path.name}: not UTF-8 text") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""

@@ -56,6 +56,8 @@ def parse(text: str, name: str, error: type[Exception]):
     """Parse YAML text read from `name`; a syntax error becomes `error("name line N: ...")`."""
     try:
         return yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise error(f"{name}: nested too deeply to read") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

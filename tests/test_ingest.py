@@ -220,27 +220,40 @@ def test_pii_in_a_column_kept_as_is_stops_the_batch(bankx, tmp_path):
     assert "13812345678" not in message and "13987654321" not in message
 
 
-def test_sigkill_mid_batch_leaves_a_consistent_store(tmp_path, key_file):
+def test_sigkill_mid_batch_leaves_a_consistent_store_and_no_worker_alive(tmp_path, key_file):
+    """Killed at a named point (after the second chunk is written, by a failpoint, not a race with the clock):
+    nothing of the batch is kept, the workers holding a copy of the keys die with the ingest, and a re-run
+    loads everything once."""
+    import psutil
+
     from appliance.demo_data import generate
 
     data = tmp_path / "data"
-    generate(data, 1500, seed=3, months=14)
+    generate(data, 300, seed=3, months=14)
     home = tmp_path / "home"
     Home.init(home, Credentials(key_file=key_file), admin=ADMIN, admin_password=ADMIN_PASSWORD).close()
+    (home / "config.yaml").write_text("ingest.workers: 2\ningest.chunk_rows: 2000\n", encoding="utf-8")
     env = {**os.environ, **ADMIN_ENV, "APPLIANCE_KEY_FILE": str(key_file)}
     args = APPLIANCE + ["ingest", "--home", str(home), "--source", "demo", str(data / "transactions.csv")]
-    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wal = home / "store.db-wal"
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None and (not wal.exists() or wal.stat().st_size < 4_000_000):
+    process = subprocess.Popen(args, env={**env, "APPLIANCE_FAILPOINTS": "ingest.chunk_written=stop@2"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ingest = psutil.Process(process.pid)
+    for _ in range(2400):  # the process stops itself at the failpoint; wait for that, up to two minutes
+        if process.poll() is not None or ingest.status() == psutil.STATUS_STOPPED:
+            break
         time.sleep(0.05)
-    assert process.poll() is None, "the ingest finished before it could be killed; use more data"
+    assert process.poll() is None and ingest.status() == psutil.STATUS_STOPPED
+    workers = ingest.children()
+    assert len(workers) == 2
     process.send_signal(signal.SIGKILL)
     process.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], "ingest workers outlived the killed ingest"
     with Home.open(home, Credentials(key_file=key_file)) as opened:
         assert opened.store.scalar("SELECT count(*) FROM transactions") == 0
         assert opened.store.scalar("SELECT count(*) FROM ingest_batches") == 0
-        assert opened.store.scalar("PRAGMA integrity_check") == "ok"
+        assert opened.store.integrity_problems() == []
     rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     expected = sum(1 for _ in open(data / "transactions.csv", encoding="utf-8")) - 1

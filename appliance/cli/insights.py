@@ -42,10 +42,14 @@ def train():
 
 def _training():
     """The training module, which needs the train extra (scikit-learn, skl2onnx, onnx)."""
-    try:
-        from appliance import training
-    except ImportError:
-        raise click.ClickException("training needs the train extra: pip install 'insight-appliance[train]'") from None
+    import importlib.util
+
+    missing = [m for m in ("sklearn", "skl2onnx", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:  # looked for before anything starts: the library imports them only when it fits
+        raise click.ClickException(f"training needs the train extra ({', '.join(missing)} missing): "
+                                   "pip install 'insight-appliance[train]'")
+    from appliance import training
+
     return training
 
 
