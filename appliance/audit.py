@@ -32,7 +32,7 @@ PACK_FORMAT = 1
 _SIGNATURE_PREFIX = b"\nsignature: "
 
 EVENTS = (
-    "init", "keys.rotate", "keys.passwd", "store.backup", "user.add", "user.disable", "user.enable", "user.passwd",
+    "init", "keys.rotate", "keys.passwd", "store.backup", "store.backup.refused", "user.add", "user.disable", "user.enable", "user.passwd",
     "user.role", "login.success", "login.failure", "customer.read", "vault.reveal", "ingest.batch",
     "quarantine.read", "policy.load", "policy.change", "policy.refuse", "model.train", "model.install",
     "model.score", "export.request", "export.preview", "export.approve", "export.reject", "export.stale",

@@ -15,7 +15,8 @@ from typing import Callable, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import offline
-from appliance.errors import AccessError, ConfigError, PolicyError, StoreError
+from appliance.errors import AccessError, AuditError, ConfigError, PolicyError, StoreError
+from appliance.failpoints import failpoint
 from appliance.access import Actor, SignInRefused, Users, check_new_user, system
 from appliance.audit import AuditLog, public_key_pem
 from appliance.ingest import Ingestor
@@ -305,7 +306,9 @@ class Home:
         actor.require("keys.manage")
         self.audit.record(actor, "keys.rotate", key="data")  # fails closed: no entry, no rotation
         new_key = self.keyring.stage_new_data_key()
+        failpoint("rekey.staged")
         self.store.rekey(new_key)
+        failpoint("rekey.rekeyed")
         self.keyring.promote_pending_data_key()
 
     def change_kek(self, actor: Actor, credentials: Credentials) -> str:
@@ -359,7 +362,10 @@ class Home:
         actor.require("store.backup")
         problems = self.store.integrity_problems()
         if problems:
-            self.audit.record(actor, "store.backup.refused", target=Path(target).name, problems=len(problems))
+            try:  # the damage may lie in the audit log's own pages: the refusal stands either way
+                self.audit.record(actor, "store.backup.refused", target=Path(target).name, problems=len(problems))
+            except AuditError:
+                pass
             raise StoreError(f"the store failed its integrity check ({len(problems)} problems): backup refused, "
                              "a copy would carry the damage; restore from an earlier backup")
         self.audit.record(actor, "store.backup", target=Path(target).name)

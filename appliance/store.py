@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import sqlcipher3
 
 from appliance.errors import StoreError, StoreWriteError, os_reason
+from appliance.failpoints import failpoint
 
 DatabaseError = sqlcipher3.Error  # for modules that must tell a database failure apart, without the driver
 _WRITES = {sqlcipher3.SQLITE_INSERT, sqlcipher3.SQLITE_UPDATE, sqlcipher3.SQLITE_DELETE, sqlcipher3.SQLITE_CREATE_TABLE,
@@ -242,6 +243,7 @@ class Store:
             copy = Store(partial, key, create=True)
             try:
                 self.conn.backup(copy.conn)
+                failpoint("backup.copied")
                 copy.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
                 copy.conn.execute("PRAGMA journal_mode = DELETE").fetchall()  # one self-contained file
                 problems = copy.integrity_problems()

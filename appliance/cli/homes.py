@@ -70,7 +70,8 @@ def status(home):
 @acting("store.backup")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the encrypted copy.")
 def backup(home, actor, out):
-    """Write a consistent encrypted copy of the store (SQLite backup API, same key)."""
+    """Write a consistent encrypted copy of the store (SQLite backup API, same key). A store that fails its
+    integrity check is refused, and the copy is checked before it takes its name."""
     home.backup(actor, Path(out))
     click.echo(f"backup written to {out}")
 
