@@ -93,10 +93,33 @@ def detect_encoding(path: Path) -> str:
                 decoder.decode(b"", final=True)
             return encoding
         except UnicodeDecodeError:
+            if encoding == "utf-8":
+                try:
+                    _refuse_mixed_encodings(path)
+                except (OSError, EOFError, gzip.BadGzipFile):
+                    raise IngestError(f"{path.name}: cannot be read (damaged or truncated archive)") from None
             continue
         except (OSError, EOFError, gzip.BadGzipFile):
             raise IngestError(f"{path.name}: cannot be read (damaged or truncated archive)") from None
     raise IngestError(f"{path.name}: text is neither UTF-8 nor GB18030; re-export it in one of those")
+
+
+def _refuse_mixed_encodings(path: Path) -> None:
+    """A file that is not UTF-8 throughout but holds UTF-8 lines was written in two encodings (appended
+    exports, a hand edit): read as GB18030, its UTF-8 lines would turn into other characters, silently."""
+    utf8_line = other_line = None
+    with _open_binary(path) as handle:
+        for number, line in enumerate(handle, 1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8_line = utf8_line or number
+            except UnicodeDecodeError:
+                other_line = other_line or number
+            if utf8_line and other_line:
+                raise IngestError(f"{path.name}: mixed text encodings (line {utf8_line} is UTF-8, line {other_line} "
+                                  "is not); re-export it in one encoding")
 
 
 def open_input(path: Path, spec: FileSpec, chunk_rows: int) -> OpenedFile:
