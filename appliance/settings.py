@@ -128,6 +128,8 @@ class Settings:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
             raise ConfigError(f"{path.name}{where}: not valid YAML") from None
+        except (ValueError, TypeError, OverflowError):  # a scalar YAML types but cannot build: 0000-00-00
+            raise ConfigError(f"{path.name}: holds a value YAML cannot read (an impossible date or number)") from None
         if not isinstance(tree, dict):
             raise ConfigError(f"{path.name}: expected a mapping of settings")
         return cls(_flatten(tree), origin=path.name)

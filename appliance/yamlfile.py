@@ -55,9 +55,12 @@ def load(path: Path, error: type[Exception]):
 def parse(text: str, name: str, error: type[Exception]):
     """Parse YAML text read from `name`; a syntax error becomes `error("name line N: ...")`."""
     try:
-        return yaml.load(text, Loader=_Loader)
+        # _Loader is a SafeLoader: it builds no Python objects.
+        return yaml.load(text, Loader=_Loader)  # nosec B506
     except RecursionError:
         raise error(f"{name}: nested too deeply to read") from None
+    except (ValueError, TypeError, OverflowError):  # a scalar YAML types but cannot build: 0000-00-00
+        raise error(f"{name}: holds a value YAML cannot read (an impossible date or number)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -4,6 +4,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Fuzzing: thousands of examples in `make test`; benchmarks/fuzz.py runs the long profile.
+hypothesis_settings.register_profile("ci", max_examples=1000, derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("long", max_examples=20000)
+hypothesis_settings.load_profile(os.environ.get("APPLIANCE_FUZZ_PROFILE", "ci"))
 
 from appliance.access import system
 from appliance.demo_data import generate
