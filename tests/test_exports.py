@@ -148,6 +148,24 @@ def test_any_byte_change_breaks_the_signature(home, tmp_path):
     assert not verify(bundle, Ed25519PrivateKey.generate().public_key()).ok  # another key
 
 
+def test_no_single_bit_flip_of_a_signature_verifies(home, tmp_path):
+    """Every bit of the signature file, the padding and the line end included (base64 is read in its one
+    canonical spelling)."""
+    bundle = _approved(home, "churn_risk", ("segment",))
+    public_key = home.export_signing_key().public_key()
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    original = (bundle / "signature").read_bytes()
+    verified = 0
+    for position in range(len(original)):
+        for bit in range(8):
+            flipped = bytearray(original)
+            flipped[position] ^= 1 << bit
+            (copy / "signature").write_bytes(bytes(flipped))
+            verified += verify(copy, public_key).ok
+    assert verified == 0 and len(original) * 8 > 700
+
+
 def test_cli_request_approve_verify(world, tmp_path):
     env = {"APPLIANCE_HOME": str(world["home"]), "APPLIANCE_KEY_FILE": str(world["key"]),
            "APPLIANCE_NEW_USER_PASSWORD": "password-cli-1"}

@@ -55,6 +55,17 @@ def test_missing_and_unsafe_key_files(home, home_path, key_file, tmp_path):
     new_key_file(inside)
     with pytest.raises(KeyMaterialError, match="inside the home"):
         Home.open(home_path, Credentials(key_file=inside))
+    os.chmod(key_file, 0o600)
+    os.chmod(key_file.parent, 0o777)  # anyone could swap the key file
+    with pytest.raises(KeyMaterialError, match="writable by others"):
+        Home.open(home_path, Credentials(key_file=key_file))
+    os.chmod(key_file.parent, 0o700)
+    if os.geteuid() == 0:  # only root can give a file away
+        os.chown(key_file, 4242, -1)
+        with pytest.raises(KeyMaterialError, match="belongs to another user"):
+            Home.open(home_path, Credentials(key_file=key_file))
+        os.chown(key_file, 0, -1)
+    Home.open(home_path, Credentials(key_file=key_file)).close()
 
 
 def test_corrupt_keyring_and_store(home, home_path, key_file):

@@ -204,3 +204,16 @@ def test_shipped_default_models_load_and_know_their_features():
         assert model.card["training"]["source"] is None or model.card["training"]["source"] == "demo"
     churn = json.loads(current_card(shipped).read_text())
     assert churn["metrics"]["holdout"].startswith("time-based") and churn["metrics"]["roc_auc"] > 0.8
+
+
+def test_training_without_the_train_extra_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    import click
+
+    from appliance.cli.insights import _training
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
+    with pytest.raises(click.ClickException, match=r"train extra \(sklearn missing\): pip install"):
+        _training()

@@ -74,3 +74,19 @@ echo "{{\\"code\\": $code, \\"left\\": $left}}"
     error = (tmp_path / "err").read_text()
     assert found == {"code": 6, "left": 0}, error
     assert error.startswith("error: ") and "disk full" in error and "Traceback" not in error
+
+
+@needs_namespaces
+def test_a_home_on_a_read_only_mount_says_read_only(world, tmp_path):
+    small = tmp_path / "small"
+    script = f"""
+cp -a {world['home']} {small}/home
+mount -o remount,ro {small}
+APPLIANCE_HOME={small}/home $APPLIANCE status >{tmp_path}/out 2>{tmp_path}/err
+code=$?
+echo "{{\\"code\\": $code}}"
+"""
+    found = results(on_small_disk(small, 65536, script, world["env"]))
+    error = (tmp_path / "err").read_text()
+    assert found == {"code": 6}, error
+    assert "read-only file system" in error and "corrupt" not in error
