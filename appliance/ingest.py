@@ -51,6 +51,7 @@ WITHHELD = "<withheld>"
 _PR_SET_PDEATHSIG = 1
 MAX_MAGNITUDE = 1e15  # beyond any balance or amount (and beyond the integers a float holds exactly)
 YEARS = (1900, 2100)  # dates outside are typos or sentinels (0001-01-01), not events
+_SUBJECT_DOMAINS = ("customer", "account")  # the tokens erasure looks for a subject by
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
@@ -324,8 +325,7 @@ def _protected_row(tokenizer: Tokenizer, namespace: str, spec: FileSpec, raw: di
     finds the row by the subject's tokens even when the identifiers stood in the wrong columns."""
     shown, links = {}, set()
     key_domains = {(t.token_domain, column.prefix) for column in spec.columns.values() for t in column.targets
-                   if column.protect == "token" and t.field == model.BY_NAME[t.table].key
-                   and t.table in ("customers", "accounts")}
+                   if column.protect == "token" and t.token_domain in _SUBJECT_DOMAINS}
     for name, column in spec.columns.items():
         value = raw[name][position]
         if value is None:

@@ -104,3 +104,25 @@ def test_cli_erase_is_audited_with_counts(tmp_path, key_file, demo_dir):
     assert out.startswith("erased: 1 customers")
     log = run_cli("audit", "list", "--home", home, "--event", "subject.erase", env_extra=officer, check=True).stdout
     assert customer in log and '"customers":1' in log
+
+
+def test_erasure_finds_a_shifted_quarantined_row_that_keeps_no_raw_value(home, demo_dir, tmp_path):
+    """A row shifted by one column ends up in the quarantine with the customer number under dc_flag and an
+    account number under amount: it keeps neither in clear, and erasing the customer removes it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in demo_dir.iterdir():
+        (data / path.name).write_bytes(path.read_bytes())
+    lines = (data / "transactions.csv").read_text(encoding="utf-8").splitlines()
+    txn, account, customer, when, amount, *rest = lines[1].split(",")
+    shifted = ",".join([txn + "X", "", account, customer, when, amount, *rest])  # one column to the right
+    with open(data / "transactions.csv", "a", encoding="utf-8") as handle:
+        handle.write(",".join(shifted.split(",")[:10]) + "\n")
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [data])
+    kept = [row[0] for row in home.store.query("SELECT protected_row FROM quarantine")]
+    assert len(kept) == 1 and account not in kept[0] and customer not in kept[0] and when not in kept[0]
+    subject = subjects.load(home.store, home.tokenizer().token("customer", customer, "demo"))
+    with home.store.transaction():
+        counts = subjects.erase(home.store, subject)
+    assert counts["quarantine"] == 1
+    assert home.store.scalar("SELECT count(*) FROM quarantine") == 0
