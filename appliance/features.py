@@ -259,3 +259,60 @@ def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int,
 def load(store: Store, as_of: date) -> pd.DataFrame:
     rows = store.query("SELECT * FROM customer_features WHERE as_of = ? ORDER BY customer_id", (as_of.isoformat(),))
     return pd.DataFrame([dict(r) for r in rows]).set_index("customer_id") if rows else pd.DataFrame()
+
+
+# The bank's own columns as features --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Declared:
+    """A feature the source's mapping declares (`feature: numeric|categorical`), read from the customer."""
+    name: str  # "customers.<field>" or "attributes.<name>": how the model card names it
+    column: str  # the source column it came from, for the card and for people
+    kind: str  # numeric | categorical
+    unit: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.column.replace("_", " ")
+
+
+# Every source's customers may have a region: a category (its name), never a number.
+REGION = Declared("customers.region", "region", "categorical")
+
+
+def declared_features(mapping) -> list[Declared]:
+    found = []
+    for column in mapping.declared_features():
+        target = column.customer_target
+        name = f"attributes.{target.attribute}" if target.attribute else f"customers.{target.field}"
+        found.append(Declared(name, column.name, column.feature, column.unit))
+    return found
+
+
+def declared_frame(store: Store, ids: list[str], specs: list[Declared], chunk: int = 5_000) -> pd.DataFrame:
+    """The declared features of these customers: numbers as floats, categories as text (missing: NaN)."""
+    import json
+
+    fields = sorted({s.name.split(".", 1)[1] for s in specs if s.name.startswith("customers.")})
+    parts = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start:start + chunk]
+        marks = ",".join("?" * len(part))
+        rows = store.rows(f"SELECT customer_id, attributes{''.join(', ' + f for f in fields)} FROM customers "
+                          f"WHERE customer_id IN ({marks})", part)
+        records = []
+        for row in rows:
+            attributes = json.loads(row[1]) if row[1] else {}
+            record = {"customer_id": row[0], **{f"customers.{f}": v for f, v in zip(fields, row[2:])}}
+            record.update({f"attributes.{k}": v for k, v in attributes.items()})
+            records.append(record)
+        parts.append(pd.DataFrame.from_records(records))
+    frame = pd.concat(parts) if parts else pd.DataFrame(columns=["customer_id"])
+    frame = frame.set_index("customer_id").reindex(pd.Index(ids, name="customer_id"))
+    out = pd.DataFrame(index=frame.index)
+    for spec in specs:
+        values = frame[spec.name] if spec.name in frame else pd.Series(np.nan, index=frame.index)
+        if spec.kind == "numeric":
+            out[spec.name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        else:
+            out[spec.name] = values.where(values.notna(), None).map(lambda v: None if v is None else str(v))
+    return out

@@ -81,22 +81,35 @@ def build_features(home, as_of: date) -> int:
 
 
 def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[dict]]:
-    """Churn scores with the current model (and segments, where a segments model exists), each model run in
-    the audit log; returns (customers scored, the run's drift summary, segment profiles)."""
+    """Churn scores with the current model of each scope (a customer is scored by the model of its own source
+    where there is one, else by a model for all), propensity scores for each target, and segments where a
+    segments model exists; each model run in the audit log, drift measured per model. Returns (customers
+    given churn scores, the drift summaries by model, segment profiles)."""
     from appliance.models import Model
-    from appliance.scoring import assign_segments, current_card, score
+    from appliance.scoring import assign_segments, by_narrowest_scope, current_card, current_cards, score
 
     settings, models = home.settings, home.path / "models"
-    churn = Model(current_card(models))
-    home.audit.record(actor, "model.score", model=churn.card["sha256"], as_of=as_of.isoformat())
-    rows = score(home.store, churn, as_of, (settings["scoring.risk_medium"], settings["scoring.risk_high"]),
-                 drift_threshold=settings["drift.psi_threshold"])
+    cut_offs = (settings["scoring.risk_medium"], settings["scoring.risk_high"])
+    claimed: set[str] = set()
+    drift = {}
+    for position, churn in enumerate(by_narrowest_scope([Model(c) for c in current_cards(models, "churn")])):
+        home.audit.record(actor, "model.score", model=churn.card["sha256"], as_of=as_of.isoformat(),
+                          scope=churn.scope)
+        score(home.store, churn, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], claimed=claimed,
+              first=position == 0)
+        drift[churn.card["onnx_file"]] = churn.card["drift"][-1]
+    for card in current_cards(models, "propensity"):
+        model = Model(card)
+        home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=as_of.isoformat(),
+                          target=model.card["target"]["name"], scope=model.scope)
+        score(home.store, model, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"])
+        drift[model.card["onnx_file"]] = model.card["drift"][-1]
     profiles = []
     if list(models.glob("segments-*.json")):
         segments = Model(current_card(models, "segments"))
         home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=as_of.isoformat())
         profiles = assign_segments(home.store, segments, as_of)
-    return rows, churn.card["drift"][-1], profiles
+    return len(claimed), drift, profiles
 
 
 def tag_customers(home, as_of: date) -> int:
@@ -110,7 +123,7 @@ def tag_customers(home, as_of: date) -> int:
 def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
     """Features, churn scores (and segments) where a churn model exists, tags: the nightly pipeline, in order."""
     rows = build_features(home, as_of)
-    if list((home.path / "models").glob("churn-*.json")):
+    if list((home.path / "models").glob("churn-*.json")) or list((home.path / "models").glob("propensity-*.json")):
         score_customers(home, as_of, actor)
     tag_customers(home, as_of)
     return rows

@@ -19,7 +19,8 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "sources"
 FORMATS = ("csv", "xlsx", "jsonl")
 ENCODINGS = ("auto", "utf-8", "gb18030")
 _COLUMN_KEYS = {"to", "class", "type", "protect", "format", "values", "required", "optional", "min", "max",
-                "derive", "prefix", "help"}
+                "derive", "prefix", "help", "feature", "unit", "label"}
+FEATURE_KINDS = ("numeric", "categorical")
 _FILE_KEYS = {"match", "format", "delimiter", "encoding", "sheet", "null_values", "filter", "constants", "columns",
               "help"}
 _SOURCE_KEYS = {"source", "description", "id_namespace", "files"}
@@ -61,6 +62,14 @@ class ColumnSpec:
     maximum: float | None = None
     derive: list[tuple[Target, str]] = field(default_factory=list)
     prefix: str = ""  # keeps keys of different source tables apart when they share a canonical table
+    feature: str | None = None  # "numeric" or "categorical": the models may learn from this column
+    unit: str | None = None  # how a person reads its values in a reason ("months", "USD")
+    label: bool = False  # a binary outcome the models may learn to predict (`train propensity --target`)
+
+    @property
+    def customer_target(self) -> "Target | None":
+        """Where the value lives on the customer (a customers field or attribute), for features and labels."""
+        return next((t for t in self.targets if t.table == "customers"), None)
 
 
 @dataclass
@@ -103,6 +112,18 @@ class SourceMapping:
 
     def file_for(self, file_name: str) -> FileSpec | None:
         return next((f for f in self.files if f.matches(file_name)), None)
+
+    def declared_features(self) -> list[ColumnSpec]:
+        """The columns the mapping offers the models as features, in mapping order."""
+        return [c for f in self.files for c in f.columns.values() if c.feature]
+
+    def declared_labels(self) -> dict[str, ColumnSpec]:
+        """Label name (the column's target attribute or field) -> its column."""
+        found = {}
+        for column in (c for f in self.files for c in f.columns.values() if c.label):
+            target = column.customer_target
+            found[target.attribute or target.field] = column
+        return found
 
 
 class _Checker:
@@ -205,9 +226,27 @@ def _parse_column(check: _Checker, name: str, node, line: int, policy: Protectio
     for bound in ("min", "max"):
         if bound in node and (col_type not in ("integer", "decimal") or not isinstance(node[bound], (int, float))):
             check.fail(node.line_of(bound), f"{what}: '{bound}' must be a number, on a numeric column")
+    feature, label = node.get("feature"), node.get("label", False)
+    on_customer = any(t.table == "customers" for t in targets) and protect == "keep"
+    if feature is not None:
+        if feature not in FEATURE_KINDS:
+            check.fail(node.line_of("feature"), f"{what}: 'feature' must be one of {', '.join(FEATURE_KINDS)}")
+        if not on_customer:
+            check.fail(node.line_of("feature"), f"{what}: a feature must be kept on the customer "
+                                                "(to: customers.<field> or customers.attributes.<name>, protect: keep)")
+        if feature == "numeric" and col_type not in ("integer", "decimal", "boolean"):
+            check.fail(node.line_of("feature"), f"{what}: a numeric feature needs type integer, decimal or boolean")
+    if not isinstance(label, bool):
+        check.fail(node.line_of("label"), f"{what}: 'label' must be true or false")
+    if label and (not on_customer or (col_type != "boolean" and not values)):
+        check.fail(node.line_of("label"), f"{what}: a label must be kept on the customer and be yes/no (type: boolean, "
+                                          "or values mapping to 1 and 0)")
+    unit = node.get("unit")
+    if unit is not None and (not isinstance(unit, str) or feature is None):
+        check.fail(node.line_of("unit"), f"{what}: 'unit' is text, on a feature column")
     return ColumnSpec(name, data_class, col_type, protect, targets, node.line, fmt, values,
                       node.get("required", False), node.get("optional", False), node.get("min"), node.get("max"),
-                      derive, prefix)
+                      derive, prefix, feature, unit, label)
 
 
 def _parse_file(check: _Checker, node, line: int, policy: ProtectionPolicy) -> FileSpec:

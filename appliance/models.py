@@ -44,12 +44,33 @@ REASON_LABELS = {  # feature -> (中文, English)
     "age": ("年龄", "age"),
     "is_female": ("性别", "gender"),
     "region_code": ("所在地区", "region"),
+    "customers.region": ("所在地区", "region"),
     "credit_score": ("信用评分", "credit score"),
     "income": ("收入", "income"),
     "crm_balance": ("资产余额", "balance held"),
     "crm_products": ("持有产品数（CRM）", "products held (CRM)"),
     "crm_active": ("是否活跃客户", "active member"),
 }
+
+
+def design(frame, names: list[str], encodings: dict) -> np.ndarray:
+    """The model's input matrix: numbers as they are, categories through the card's encoding (version 1:
+    the code a category had in training; a category the model never saw is missing, which the model's
+    imputer fills)."""
+    import pandas as pd
+
+    columns = []
+    for name in names:
+        values = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
+        if name in encodings:
+            codes = encodings[name]["codes"]
+            columns.append(values.map(lambda v: codes.get(str(v), np.nan) if v is not None and v == v else np.nan)
+                           .astype("float64").to_numpy())
+        else:
+            columns.append(pd.to_numeric(values, errors="coerce").astype("float64").to_numpy())
+    if not columns:
+        return np.zeros((len(frame), 0), dtype=np.float32)
+    return np.column_stack(columns).astype(np.float32)
 
 
 class ModelError(ApplianceError):
@@ -61,20 +82,59 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+_DAYS = {"recency_days", "days_since_event", "days_since_complaint"}
+_COUNTS = {"tx_count_90", "tx_count_365", "products_held", "accounts_open", "complaints_365", "events_90",
+           "salary_months_12", "crm_products", "credit_score"}
+_MONEY = {"debit_90", "debit_365", "credit_90", "credit_365", "balance_now", "crm_balance", "income"}
+_SHARES = {"digital_share", "branch_share"}
+_CHANGES = {"balance_trend_3m", "balance_trend_6m", "balance_trend_12m"}
+_FLAGS = {"has_credit_card": (("否", "no"), ("是", "yes")), "crm_active": (("不活跃", "inactive"), ("活跃", "active")),
+          "is_female": (("男", "male"), ("女", "female"))}
+NONE_DAYS = 9999
+
+
+def words(feature: str, value: float, *, categories: dict[float, str] | None = None,
+          unit: str | None = None) -> tuple[str, str]:
+    """A value as a person reads it, in Chinese and English: 女, "3", "94 days", "2.1 years", "12%"."""
+    if value != value:  # NaN
+        return "未知", "unknown"
+    if categories is not None:
+        shown = categories.get(float(value), "?")
+        return shown, shown
+    if feature in _FLAGS:
+        return _FLAGS[feature][1 if value >= 0.5 else 0]
+    if feature in _DAYS:
+        return ("无记录", "none on record") if value >= NONE_DAYS else (f"{value:.0f} 天", f"{value:.0f} days")
+    if feature == "tenure_days":
+        return f"{value / 365:.1f} 年", f"{value / 365:.1f} years"
+    if feature == "age":
+        return f"{value:.0f} 岁", f"{value:.0f}"
+    if feature in _COUNTS:
+        return f"{value:.0f}", f"{value:.0f}"
+    if feature in _MONEY:
+        return f"{value:,.0f}", f"{value:,.0f}"
+    if feature in _SHARES:
+        return f"{value:.0%}", f"{value:.0%}"
+    if feature in _CHANGES:
+        return f"{value:+.0%}", f"{value:+.0%}"
+    text = _readable(value) + (f" {unit}" if unit else "")
+    return text, text
+
+
 @dataclass
 class Reason:
     feature: str
     value: float
     typical: float
     contribution: float
+    label: tuple[str, str]  # what the feature is, in Chinese and English
+    shown: tuple[str, str]  # the customer's value, as words
+    usual: tuple[str, str]  # the typical value, as words
 
     def text(self, language: str) -> str:
-        zh, en = REASON_LABELS.get(self.feature, (self.feature, self.feature))
-        higher = self.value > self.typical
-        value, typical = _readable(self.value), _readable(self.typical)
         if language == "zh":
-            return f"{zh}{'高于' if higher else '低于'}常见水平（{value}，常见 {typical}）"
-        return f"{en} {'above' if higher else 'below'} typical ({value} vs {typical})"
+            return f"{self.label[0]}：{self.shown[0]}（常见：{self.usual[0]}）"
+        return f"{self.label[1]}: {self.shown[1]} (typical: {self.usual[1]})"
 
 
 def _readable(number: float) -> str:
@@ -105,6 +165,10 @@ class Model:
             raise ModelError(f"{onnx_path.name}: onnxruntime cannot load it") from None
         self.card_path = card_path
         self.features: list[str] = self.card["features"]
+        self.encodings: dict = self.card.get("encodings", {})
+        self._info = {i["name"]: i for i in self.card.get("feature_info", [])}
+        # The sources whose customers it was trained for (cards before scopes: every customer).
+        self.scope: list[str] | None = (self.card.get("scope") or {}).get("sources")
         self.typical = np.array([self.card["typical"][f] for f in self.features], dtype=np.float32)
         self._input = self.session.get_inputs()[0].name
 
@@ -115,8 +179,16 @@ class Model:
         temporary.write_text(json.dumps(self.card, indent=2, ensure_ascii=False), encoding="utf-8")
         temporary.replace(self.card_path)
 
+    @property
+    def declared(self) -> list:
+        """The declared features (the bank's own columns) this model reads, to join onto the built-in ones."""
+        from appliance.features import Declared
+
+        return [Declared(i["name"], i["source_column"], i["kind"], i.get("unit"))
+                for i in self.card.get("feature_info", []) if i.get("source_column") or i["name"] == "customers.region"]
+
     def matrix(self, frame) -> np.ndarray:
-        return frame[self.features].to_numpy(dtype=np.float32, na_value=np.nan)
+        return design(frame, self.features, self.encodings)
 
     def labels(self, x: np.ndarray, batch: int = 50_000) -> np.ndarray:
         """Class or cluster labels (the first output), for segment models."""
@@ -127,19 +199,49 @@ class Model:
         parts = [self.session.run(None, {self._input: x[i:i + batch]})[1][:, 1] for i in range(0, len(x), batch)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
-    def reasons(self, x: np.ndarray, top: int = 3) -> list[list[Reason]]:
-        """Per row: the features whose typical value would lower the risk most, largest first."""
-        base = self.probabilities(x)
+    def _describe(self, j: int, value: float) -> tuple[tuple[str, str], tuple[str, str]]:
+        name = self.features[j]
+        info = self._info.get(name, {})
+        codes = self.encodings.get(name, {}).get("codes")
+        categories = {float(code): category for category, code in codes.items()} if codes else None
+        label = REASON_LABELS.get(name) or (info.get("source_column") or name,) * 2
+        if name == "region_code":  # older models kept the region as a number: name the feature, not the number
+            return label, ("", "")
+        return label, words(name, value, categories=categories, unit=info.get("unit"))
+
+    def reasons(self, x: np.ndarray, top: int = 3, probabilities: np.ndarray | None = None,
+                cut_offs: tuple[float, float] | None = None) -> list[list[Reason]]:
+        """Per row: the features whose typical value would lower the probability most, largest first. Only
+        contributions that matter are given (at least 0.01 and 5% of the probability), and a customer in the
+        low band gets none: there is nothing to explain."""
+        base = self.probabilities(x) if probabilities is None else probabilities
         n, width = x.shape
-        probe = np.repeat(x, width, axis=0)
-        columns = np.tile(np.arange(width), n)
-        probe[np.arange(n * width), columns] = self.typical[columns]
-        contributions = (base.repeat(width) - self.probabilities(probe)).reshape(n, width)
+        if width == 0 or n == 0:
+            return [[] for _ in range(n)]
+        explain = np.ones(n, dtype=bool) if cut_offs is None else base >= cut_offs[0]
+        rows = np.flatnonzero(explain)
+        contributions = np.zeros((n, width), dtype=np.float32)
+        if len(rows):
+            probe = np.repeat(x[rows], width, axis=0)
+            columns = np.tile(np.arange(width), len(rows))
+            probe[np.arange(len(rows) * width), columns] = self.typical[columns]
+            contributions[rows] = (base[rows].repeat(width) - self.probabilities(probe)).reshape(len(rows), width)
         found = []
         for row in range(n):
+            if not explain[row]:
+                found.append([])
+                continue
+            floor = max(0.01, 0.05 * float(base[row]))
             order = np.argsort(-contributions[row])[:top]
-            found.append([Reason(self.features[j], float(x[row, j]), float(self.typical[j]),
-                                 float(contributions[row, j])) for j in order if contributions[row, j] > 0])
+            reasons = []
+            for j in order:
+                if contributions[row, j] < floor:
+                    continue
+                label, shown = self._describe(j, float(x[row, j]))
+                _, usual = self._describe(j, float(self.typical[j]))
+                reasons.append(Reason(self.features[j], float(x[row, j]), float(self.typical[j]),
+                                      float(contributions[row, j]), label, shown, usual))
+            found.append(reasons)
         return found
 
 

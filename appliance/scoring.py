@@ -11,6 +11,7 @@ from appliance.subjects import register_erasure
 
 register_erasure("customer_scores")
 register_erasure("customer_segments")
+register_erasure("propensity_scores")
 
 
 def current_card(models_dir: Path, kind: str = "churn") -> Path:
@@ -20,33 +21,84 @@ def current_card(models_dir: Path, kind: str = "churn") -> Path:
     return cards[-1]  # names carry their creation time
 
 
-def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float], batch: int = 20_000,
-          drift_threshold: float = 0.2) -> int:
-    """Score the customers whose features exist for `as_of`; their rows for that date are replaced whole.
-    Drift against the training data is measured on the way and written to the model card."""
-    from appliance.drift import Monitor
+def current_cards(models_dir: Path, kind: str) -> list[Path]:
+    """The newest model of this kind for each scope (sources, and target for propensity): one home may hold
+    a churn model per source and a propensity model per target."""
+    newest: dict[tuple, Path] = {}
+    for path in sorted(Path(models_dir).glob(f"{kind}-*.json")):
+        try:
+            card = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise ModelError(f"{path.name}: not a readable model card") from None
+        scope = tuple((card.get("scope") or {}).get("sources") or ("*",))
+        newest[(scope, (card.get("target") or {}).get("name"))] = path
+    return list(newest.values())
 
-    monitor = Monitor(model.card)
+
+def scoped_frame(store: Store, model: Model, as_of: date, claimed: set[str] | None = None):
+    """The features as of the date of the customers this model was trained for (its sources), with the
+    declared features it reads joined on; customers another, narrower model has claimed are left to it."""
     frame = features.load(store, as_of)
     if frame.empty:
         raise ModelError(f"no features as of {as_of}: run `appliance run features --as-of {as_of}` first")
+    if model.scope:
+        marks = ",".join("?" * len(model.scope))
+        mine = {r[0] for r in store.query(f"SELECT customer_id FROM customers WHERE source IN ({marks})", model.scope)}
+        frame = frame[frame.index.isin(mine)]
+    if claimed:
+        frame = frame[~frame.index.isin(claimed)]
+    declared = model.declared
+    if declared and not frame.empty:
+        frame = frame.join(features.declared_frame(store, frame.index.tolist(), declared), how="left")
+    return frame
+
+
+def by_narrowest_scope(models: list[Model]) -> list[Model]:
+    """Models in the order they claim customers: a model for one source before a model for all."""
+    return sorted(models, key=lambda m: (len(m.scope) if m.scope else 10 ** 6))
+
+
+def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float], batch: int = 20_000,
+          drift_threshold: float = 0.2, claimed: set[str] | None = None, first: bool = True) -> int:
+    """Score the customers of the model's scope whose features exist for `as_of`; the date's rows are replaced
+    (all of them by the first model of a run, `first`; later models add the customers they claim). Drift
+    against the training data is measured on the way and written to the model card. Propensity models write
+    to propensity_scores, one target each."""
+    from appliance.drift import Monitor
+
+    monitor = Monitor(model.card)
+    frame = scoped_frame(store, model, as_of, claimed)
+    target = (model.card.get("target") or {}).get("name", "churn")
+    churn = (model.card.get("target") or {}).get("kind", "churn") == "churn"
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with store.transaction():
-        store.execute("DELETE FROM customer_scores WHERE as_of = ?", (as_of.isoformat(),))
+        if churn and first:
+            store.execute("DELETE FROM customer_scores WHERE as_of = ?", (as_of.isoformat(),))
+        elif not churn:
+            store.execute("DELETE FROM propensity_scores WHERE as_of = ? AND target = ?", (as_of.isoformat(), target))
         for start in range(0, len(frame), batch):
             part = frame.iloc[start:start + batch]
             x = model.matrix(part)
             probabilities = model.probabilities(x)
             for i, name in enumerate(model.features):
                 monitor.add(name, x[:, i])
-            monitor.add("churn_probability", probabilities)
-            reasons = model.reasons(x)
-            store.executemany(
-                "INSERT INTO customer_scores VALUES (?,?,?,?,?,?,?,?)",
-                [(customer, as_of.isoformat(), model.card["sha256"], float(p), band(float(p), cut_offs),
-                  json.dumps([r.text("zh") for r in rs], ensure_ascii=False),
-                  json.dumps([r.text("en") for r in rs]), stamp)
-                 for customer, p, rs in zip(part.index, probabilities, reasons)])
+            monitor.add("churn_probability" if "churn_probability" in model.card.get("reference", {}) else
+                        "probability", probabilities)
+            reasons = model.reasons(x, probabilities=probabilities, cut_offs=cut_offs)
+            texts = [(json.dumps([r.text("zh") for r in rs], ensure_ascii=False), json.dumps([r.text("en") for r in rs]))
+                     for rs in reasons]
+            if churn:
+                store.executemany(
+                    "INSERT INTO customer_scores VALUES (?,?,?,?,?,?,?,?)",
+                    [(customer, as_of.isoformat(), model.card["sha256"], float(p), band(float(p), cut_offs), zh, en,
+                      stamp) for customer, p, (zh, en) in zip(part.index, probabilities, texts)])
+            else:
+                store.executemany(
+                    "INSERT INTO propensity_scores VALUES (?,?,?,?,?,?,?,?)",
+                    [(customer, as_of.isoformat(), target, model.card["sha256"], float(p), zh, en, stamp)
+                     for customer, p, (zh, en) in zip(part.index, probabilities, texts)])
+        if claimed is not None:
+            claimed.update(frame.index)
         drift = monitor.result(drift_threshold)
         store.execute("INSERT OR REPLACE INTO drift_runs VALUES (?,?,?,?,?)",
                       (as_of.isoformat(), model.card["sha256"], stamp, int(drift["flagged"]), json.dumps(drift)))

@@ -58,6 +58,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scoring.risk_medium", 0.3, float, "Churn probability from which a customer's risk band is medium.",
             0.0, 1.0),
     Setting("scoring.risk_high", 0.6, float, "Churn probability from which a customer's risk band is high.", 0.0, 1.0),
+    Setting("models.min_auc", 0.6, float,
+            "A trained model whose cross-validated ROC-AUC is below this is not installed (unless --force): it is "
+            "no better than chance.", 0.5, 1.0),
+    Setting("segments.min_stability", 0.8, float,
+            "Segments must hold under resampling: the mean adjusted Rand index of 10 bootstrap refits against "
+            "the full fit must reach this, or the number of segments is refused.", 0.0, 1.0),
     Setting("drift.psi_threshold", 0.2, float,
             "Population stability index above which a feature or the score has drifted and the run is flagged.",
             0.01, 10.0),

@@ -434,3 +434,14 @@ def _one_time_passwords_and_bundles(store: Store) -> None:
     CREATE TABLE export_bundles (
         request_id TEXT NOT NULL, name TEXT NOT NULL, content BLOB NOT NULL, PRIMARY KEY (request_id, name))
     """)
+
+
+@migration(6, "propensity scores for any binary target")
+def _propensity(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE propensity_scores (
+        customer_id TEXT NOT NULL, as_of TEXT NOT NULL, target TEXT NOT NULL, model_sha256 TEXT NOT NULL,
+        probability REAL NOT NULL, reasons_zh TEXT NOT NULL, reasons_en TEXT NOT NULL, scored_at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, as_of, target));
+    CREATE INDEX propensity_scores_target ON propensity_scores(target, as_of, probability)
+    """)

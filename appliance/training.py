@@ -9,7 +9,7 @@ within 1e-5 under onnxruntime (tested).
 import hashlib
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +74,21 @@ def _write_model(kind: str, onnx_bytes: bytes, card: dict, out_dir: Path) -> Pat
     return card_path
 
 
-def usable_features(frame: pd.DataFrame) -> list[str]:
+def usable_features(frame: pd.DataFrame, names=FEATURE_NAMES) -> list[str]:
     """Features that carry information in this training data (not all empty, not constant)."""
-    return [f for f in FEATURE_NAMES if frame[f].notna().any() and frame[f].nunique(dropna=True) > 1]
+    return [f for f in names if f in frame and frame[f].notna().any() and frame[f].nunique(dropna=True) > 1]
+
+
+def reliability(labels: np.ndarray, probabilities: np.ndarray, groups: int = 10) -> list[dict]:
+    """Calibration by decile of the predicted probability: mean predicted against the observed rate."""
+    order = np.argsort(probabilities, kind="mergesort")
+    table = []
+    for number, part in enumerate(np.array_split(order, groups), 1):
+        if len(part):
+            table.append({"decile": number, "count": int(len(part)),
+                          "mean_predicted": float(probabilities[part].mean()),
+                          "observed_rate": float(labels[part].mean())})
+    return table
 
 
 def metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -93,6 +105,8 @@ def metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     return {"roc_auc": float(roc_auc_score(labels, probabilities)),
             "pr_auc": float(average_precision_score(labels, probabilities)),
             "brier": float(brier_score_loss(labels, probabilities)), "calibration": table,
+            "reliability_by_decile": reliability(labels, probabilities),
+            "base_rate": float(labels.mean()),
             "holdout_rows": int(len(labels)), "holdout_positives": int(labels.sum())}
 
 
@@ -108,82 +122,231 @@ def cross_validated_auc(x: np.ndarray, y: np.ndarray, folds: int) -> list[float]
     return scores
 
 
-def train_churn(train: pd.DataFrame, holdout: pd.DataFrame, *, holdout_kind: str, window: dict, folds: int | None,
-                out_dir: Path, source: str | None) -> Path:
-    """Fit on `train`, measure on `holdout`, write the .onnx and its card; returns the card's path."""
-    train, holdout = train[train["churn_label"].notna()], holdout[holdout["churn_label"].notna()]
-    if len(train) < 50 or train["churn_label"].nunique() < 2:
-        raise TrainingError("too few labelled customers to train on (need at least 50, both churned and not)")
-    names = usable_features(train)
-    x, y = train[names].to_numpy(dtype=np.float32, na_value=np.nan), train["churn_label"].to_numpy(dtype=int)
+ENCODING_VERSION = 1
+
+
+def ordered_codes(values: pd.Series, labels: np.ndarray, smoothing: float = 20.0) -> dict[str, int]:
+    """Category -> code, the categories ranked by their label rate in the training data (shrunk towards the
+    overall rate by `smoothing` customers, so a rare category does not jump to an end). Trees then split
+    categories into low and high rates with one cut. Version 1 of the encoding; stored in the card."""
+    frame = pd.DataFrame({"value": values.to_numpy(), "label": labels}).dropna(subset=["value"])
+    prior = float(labels.mean())
+    stats = frame.groupby("value")["label"].agg(["sum", "count"])
+    rate = (stats["sum"] + smoothing * prior) / (stats["count"] + smoothing)
+    return {str(category): code for code, category in enumerate(rate.sort_values(kind="mergesort").index)}
+
+
+class Candidate:
+    """One target to learn: who, what they did next, and what the model may read about them."""
+
+    def __init__(self, frame: pd.DataFrame, label: pd.Series, declared: list, declared_values: pd.DataFrame | None):
+        keep = label.notna()
+        self.frame = frame[keep]
+        self.label = label[keep].astype(int)
+        self.declared = [d for d in declared if declared_values is not None and d.name in declared_values]
+        if self.declared:
+            self.frame = self.frame.join(declared_values[[d.name for d in self.declared]], how="left")
+
+
+def train_binary(kind: str, target: dict, train: Candidate, holdout: Candidate, *, holdout_kind: str, window: dict,
+                 folds: int, out_dir: Path, scope: list[str], min_auc: float, force: bool = False) -> Path:
+    """Fit, measure (holdout and K-fold CV of the ONNX model), refuse a model no better than chance (under
+    `min_auc`, unless forced), write the .onnx and its card; returns the card's path."""
+    if len(train.frame) < 50 or train.label.nunique() < 2:
+        raise TrainingError("too few labelled customers to train on (need at least 50, both outcomes)")
+    builtin = [f for f in usable_features(train.frame) if not (f == "region_code" and any(
+        d.name == "customers.region" for d in train.declared))]
+    declared = [d for d in train.declared if d.name in usable_features(train.frame, [d.name for d in train.declared])]
+    names = builtin + [d.name for d in declared]
+    y = train.label.to_numpy(dtype=int)
+    encodings = {d.name: {"version": ENCODING_VERSION, "kind": "ordered_by_label_rate",
+                          "codes": ordered_codes(train.frame[d.name], y)}
+                 for d in declared if d.kind == "categorical"}
+    from appliance.models import design
+
+    x = design(train.frame, names, encodings)
+    fold_scores = cross_validated_auc(x, y, folds)
+    cv_auc = float(np.mean(fold_scores))
+    if cv_auc < min_auc and not force:
+        raise TrainingError(f"the model reached {folds}-fold CV ROC-AUC {cv_auc:.3f}, under the floor {min_auc:g} "
+                            f"(setting models.min_auc): no better than chance, not installed. It read {len(names)} "
+                            f"features: {', '.join(names)}. Declare the bank's own columns as features in the "
+                            "mapping, or pass --force to install it anyway")
     pipeline = _pipeline().fit(x, y)
     onnx_bytes = to_onnx(pipeline, len(names))
     from appliance.drift import reference
 
     train_scores = onnx_probabilities(onnx_bytes, x)
     references = {n: reference(x[:, i].astype(float)) for i, n in enumerate(names)}
-    references["churn_probability"] = reference(train_scores.astype(float))
-    hx = holdout[names].to_numpy(dtype=np.float32, na_value=np.nan)
-    measured = metrics(holdout["churn_label"].to_numpy(dtype=int), onnx_probabilities(onnx_bytes, hx))
-    measured["holdout"] = holdout_kind
-    if folds:
-        fold_scores = cross_validated_auc(x, y, folds)
-        measured["cv_roc_auc"] = float(np.mean(fold_scores))
-        measured["cv_fold_roc_auc"] = fold_scores
-    return _write_model("churn", onnx_bytes, {
-        "features": names, "typical": _typical(train, names),
-        "training": {"source": source, "rows": int(len(train)), "positives": int(y.sum()), **window,
+    references["probability"] = reference(train_scores.astype(float))
+    hx = design(holdout.frame.reindex(columns=train.frame.columns), names, encodings)
+    hy = holdout.label.to_numpy(dtype=int)
+    measured = metrics(hy, onnx_probabilities(onnx_bytes, hx))
+    measured.update({"holdout": holdout_kind, "cv_roc_auc": cv_auc, "cv_fold_roc_auc": fold_scores,
+                     "cv_folds": folds, "min_auc": min_auc, "forced": bool(force and cv_auc < min_auc)})
+    # Permutation importance on the holdout (the ROC-AUC lost when a feature is shuffled): unlike the trees'
+    # impurity importance, it does not favour continuous noise over a category that carries the signal.
+    from sklearn.inspection import permutation_importance
+
+    importance = np.clip(permutation_importance(pipeline, hx, hy, scoring="roc_auc", n_repeats=5,
+                                                random_state=0).importances_mean, 0, None)
+    by_name = {d.name: d for d in declared}
+    info = [{"name": n, "source_column": by_name[n].column if n in by_name else None,
+             "kind": by_name[n].kind if n in by_name else "built-in", "unit": by_name[n].unit if n in by_name else None,
+             "importance": round(float(importance[i]), 6)} for i, n in enumerate(names)]
+    typical = {}
+    for i, n in enumerate(names):
+        column = x[:, i][~np.isnan(x[:, i])]
+        if n in encodings:  # the most common category's code
+            values, counts = np.unique(column, return_counts=True)
+            typical[n] = float(values[np.argmax(counts)]) if len(values) else 0.0
+        else:
+            typical[n] = float(np.median(column)) if len(column) else 0.0
+    return _write_model(kind, onnx_bytes, {
+        "target": target, "scope": {"sources": scope}, "features": names, "feature_info": info,
+        "encodings": encodings, "typical": typical,
+        "training": {"sources": scope, "rows": int(len(y)), "positives": int(y.sum()), **window,
                      "data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes() + y.tobytes()).hexdigest()},
         "model": "SimpleImputer(median) + GradientBoostingClassifier(200 trees, depth 3, rate 0.05, subsample 0.8)",
         "metrics": measured, "reference": references, "drift": [],
     }, out_dir)
 
 
-def churn_for_home(home, source: str | None, folds: int | None) -> Path:
-    """Pick the training and holdout windows, build their features, train; returns the card's path.
+def _scope(home, source: str | None) -> tuple[set[str], list[str]]:
+    """The customers to learn from and the sources they come from."""
+    where, params = ("WHERE source = ?", (source,)) if source else ("", ())
+    rows = home.store.query(f"SELECT customer_id, source FROM customers {where}", params)
+    if not rows:
+        raise TrainingError(f"no customers{' from source ' + repr(source) if source else ''} to train on")
+    return {r[0] for r in rows}, sorted({r[1] for r in rows})
 
-    With behaviour labels the holdout is later in time than the training window (a time-based holdout: the
-    model is judged on customers as of a date after the one it learned from). A source that maps its own
-    label and has no dates (the churn set) gets a stratified random 20% holdout instead, and the card says so.
-    """
+
+def _declared_for(home, sources: list[str]):
+    """The features the sources' mappings declare, and the region (a category wherever it is known)."""
+    from appliance.features import REGION, declared_features
+
+    found = {REGION.name: REGION}
+    for name in sources:
+        try:
+            mapping = home.mapping(name)
+        except ApplianceError:
+            continue  # a source whose mapping is gone: its built-in features still serve
+        found.update({d.name: d for d in declared_features(mapping)})
+    return list(found.values())
+
+
+def _frames(home, source: str | None, label_of, mapped_label: bool = False):
+    """Training and holdout candidates: a time-based split where labels come from behaviour after a date,
+    a stratified random 20% where the source has no dates. `label_of(frame, as_of)` gives each customer's
+    outcome (NaN where not knowable)."""
     from datetime import date, timedelta
 
     from appliance import features
     from appliance.jobs import build_features
 
+    chosen, sources = _scope(home, source)
+    declared = _declared_for(home, sources)
     settings = home.settings
-    where, params = ("WHERE source = ?", (source,)) if source else ("", ())
-    chosen = {r[0] for r in home.store.query(f"SELECT customer_id FROM customers {where}", params)}
-    if not chosen:
-        raise TrainingError(f"no customers{' from source ' + repr(source) if source else ''} to train on")
-    mapped = home.store.scalar(f"SELECT count(churn_label) FROM customers {where}", params)
     latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
-    if mapped:
+    if mapped_label or latest is None or not source_has_activity(home, chosen):
         as_of = date.today()
         build_features(home, as_of)
         frame = features.load(home.store, as_of)
         frame = frame[frame.index.isin(chosen)]
+        values = features.declared_frame(home.store, frame.index.tolist(), declared)
+        label = label_of(frame, as_of)
         from sklearn.model_selection import train_test_split
 
-        labelled = frame[frame["churn_label"].notna()]
-        train, holdout = train_test_split(labelled, test_size=0.2, random_state=0, stratify=labelled["churn_label"])
-        window = {"as_of": as_of.isoformat(), "label": "mapped by the source"}
-        kind = "random stratified 20% (the source has a label but no dates)"
+        known = label.dropna()
+        train_ids, holdout_ids = train_test_split(known.index, test_size=0.2, random_state=0, stratify=known)
+        return (Candidate(frame.loc[train_ids], label.loc[train_ids], declared, values),
+                Candidate(frame.loc[holdout_ids], label.loc[holdout_ids], declared, values),
+                {"as_of": as_of.isoformat()}, "random stratified 20% (the source has no activity dates)", sources)
+    holdout_as_of = date.fromisoformat(latest[:10]) - timedelta(days=settings["features.inactivity_days"])
+    train_as_of = holdout_as_of - timedelta(days=settings["features.churn_horizon_days"])
+    candidates = []
+    for day in (train_as_of, holdout_as_of):
+        build_features(home, day)
+        frame = features.load(home.store, day)
+        frame = frame[frame.index.isin(chosen)]
+        values = features.declared_frame(home.store, frame.index.tolist(), declared)
+        candidates.append(Candidate(frame, label_of(frame, day), declared, values))
+    return (candidates[0], candidates[1], {"as_of": train_as_of.isoformat(), "holdout_as_of": holdout_as_of.isoformat()},
+            f"time-based: customers as of {holdout_as_of}, after the training date {train_as_of}", sources)
+
+
+def source_has_activity(home, chosen: set[str]) -> bool:
+    """Whether these customers have dated activity to learn behaviour from (a CRM snapshot has none)."""
+    sample = list(chosen)[:500]
+    marks = ",".join("?" * len(sample))
+    return bool(home.store.scalar(f"SELECT count(*) FROM transactions WHERE customer_id IN ({marks})", sample) or
+                home.store.scalar(f"SELECT count(*) FROM accounts a JOIN transactions t ON t.account_id = a.account_id "
+                                  f"WHERE a.customer_id IN ({marks})", sample))
+
+
+def churn_for_home(home, source: str | None, folds: int | None, force: bool = False) -> Path:
+    """Churn: the label mapped by the source, else behaviour after the as-of date (closing out, or going
+    quiet). Trained on the built-in features and the features the source's mapping declares."""
+    chosen, _ = _scope(home, source)
+    marks = ",".join("?" * min(len(chosen), 500))
+    mapped = bool(home.store.scalar(f"SELECT count(churn_label) FROM customers WHERE customer_id IN ({marks})",
+                                    list(chosen)[:500]))
+    train, holdout, window, kind, sources = _frames(home, source, lambda frame, day: frame["churn_label"], mapped)
+    window["label"] = "churn: mapped by the source, else behaviour after the as-of date"
+    return train_binary("churn", {"kind": "churn", "name": "churn"}, train, holdout, holdout_kind=kind,
+                        window=window, folds=folds or 5, out_dir=home.path / "models", scope=sources,
+                        min_auc=home.settings["models.min_auc"], force=force)
+
+
+def propensity_for_home(home, target: str, source: str | None, folds: int | None, force: bool = False) -> Path:
+    """A propensity model for any binary target: a label the source's mapping declares (`label: true`), a
+    campaign's responses (`campaign:<id>`), or holding a product (`product:<category>`, next-best-product)."""
+    from appliance import features
+
+    kind, _, name = target.partition(":")
+    if kind == "campaign":
+        responded = {r[0]: float(r[1]) for r in home.store.query(
+            "SELECT customer_id, max(coalesce(responded, 0)) FROM campaign_responses WHERE campaign_id = ? "
+            "GROUP BY customer_id", (name,))}
+        if not responded:
+            raise TrainingError(f"campaign '{name}' has no recorded responses to learn from")
+
+        def label_of(frame, day):
+            return frame.index.to_series().map(responded)
+    elif kind == "product":
+        def label_of(frame, day):
+            held = {r[0] for r in home.store.query(
+                "SELECT DISTINCT customer_id FROM product_holdings WHERE category = ? AND (opened_on IS NULL OR "
+                "opened_on < ?)", (name, (day + timedelta(days=home.settings["features.churn_horizon_days"])).isoformat()))}
+            if not held:
+                raise TrainingError(f"no customer holds product '{name}'")
+            return frame.index.to_series().map(lambda c: 1.0 if c in held else 0.0)
     else:
-        if latest is None:
-            raise TrainingError("no transactions to learn churn from, and the source maps no churn label")
-        holdout_as_of = date.fromisoformat(latest[:10]) - timedelta(days=settings["features.inactivity_days"])
-        train_as_of = holdout_as_of - timedelta(days=settings["features.churn_horizon_days"])
-        for day in (train_as_of, holdout_as_of):
-            build_features(home, day)
-        train = features.load(home.store, train_as_of)
-        holdout = features.load(home.store, holdout_as_of)
-        train, holdout = train[train.index.isin(chosen)], holdout[holdout.index.isin(chosen)]
-        window = {"as_of": train_as_of.isoformat(), "holdout_as_of": holdout_as_of.isoformat(),
-                  "label": "behaviour after the as-of date"}
-        kind = f"time-based: customers as of {holdout_as_of}, after the training date {train_as_of}"
-    return train_churn(train, holdout, holdout_kind=kind, window=window, folds=folds, out_dir=home.path / "models",
-                       source=source)
+        name = target
+        _, sources = _scope(home, source)
+        known = {}
+        for source_name in sources:
+            try:
+                known.update(home.mapping(source_name).declared_labels())
+            except ApplianceError:
+                continue
+        if name not in known:
+            raise TrainingError(f"'{name}' is not a label the mapping declares (label: true on a column); "
+                                f"declared: {', '.join(sorted(known)) or 'none'}; or use campaign:<id> or product:<category>")
+        column = known[name]
+        attribute = column.customer_target.attribute
+        spec = features.Declared(f"attributes.{attribute}" if attribute else f"customers.{column.customer_target.field}",
+                                 column.name, "numeric")
+
+        def label_of(frame, day):
+            values = features.declared_frame(home.store, frame.index.tolist(), [spec])[spec.name]
+            return values.where(values.isin([0.0, 1.0]))
+    train, holdout, window, holdout_kind, sources = _frames(home, source, label_of, mapped_label=kind not in (
+        "campaign", "product"))
+    window["label"] = f"{target}"
+    return train_binary("propensity", {"kind": "propensity", "name": target}, train, holdout, holdout_kind=holdout_kind,
+                        window=window, folds=folds or 5, out_dir=home.path / "models", scope=sources,
+                        min_auc=home.settings["models.min_auc"], force=force)
 
 
 SEGMENT_FEATURES = ("recency_days", "tx_count_365", "debit_365", "balance_now", "products_held", "digital_share",

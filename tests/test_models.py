@@ -31,8 +31,12 @@ def _in_stable_order(frame):
 @pytest.fixture
 def trained(churn_home):
     frame = _in_stable_order(features.load(churn_home.store, AS_OF))
-    card = training.train_churn(frame.iloc[:150], frame.iloc[150:], holdout_kind="random", window={"as_of": "x"},
-                                folds=None, out_dir=churn_home.path / "models", source="churn_modelling")
+    values = features.declared_frame(churn_home.store, frame.index.tolist(), [features.REGION])
+    train = training.Candidate(frame.iloc[:150], frame["churn_label"].iloc[:150], [features.REGION], values)
+    holdout = training.Candidate(frame.iloc[150:], frame["churn_label"].iloc[150:], [features.REGION], values)
+    card = training.train_binary("churn", {"kind": "churn", "name": "churn"}, train, holdout, holdout_kind="random",
+                                 window={"as_of": "x"}, folds=3, out_dir=churn_home.path / "models",
+                                 scope=["churn_modelling"], min_auc=0.6)
     return churn_home, card
 
 
@@ -40,8 +44,13 @@ def test_card_says_what_the_model_is(trained):
     _, card_path = trained
     card = json.loads(card_path.read_text())
     assert card["kind"] == "churn" and card["features"][0] in features.FEATURE_NAMES
-    assert {"age", "credit_score", "crm_products", "region_code"} <= set(card["features"])
-    assert {"roc_auc", "pr_auc", "brier", "calibration"} <= set(card["metrics"])
+    assert {"age", "credit_score", "crm_products", "customers.region"} <= set(card["features"])
+    assert "region_code" not in card["features"]  # the region is a category, not a hash number
+    assert set(card["encodings"]["customers.region"]["codes"]) == {"France", "Germany", "Spain"}
+    assert {"roc_auc", "pr_auc", "brier", "calibration", "reliability_by_decile", "cv_roc_auc"} <= set(card["metrics"])
+    assert len(card["metrics"]["reliability_by_decile"]) == 10
+    assert {i["name"] for i in card["feature_info"]} == set(card["features"]) and card["scope"]["sources"] == [
+        "churn_modelling"]
     assert set(card["versions"]) >= {"scikit-learn", "skl2onnx", "onnx", "onnxruntime"}
     assert len(card["training"]["data_sha256"]) == 64 and card["training"]["rows"] == 150
 
@@ -80,8 +89,8 @@ def test_reasons_move_when_the_feature_moves(trained):
     reasons = model.reasons(x)
     age_part = [next((r.contribution for r in found if r.feature == "age"), 0.0) for found in reasons]
     assert age_part[2] > age_part[1] >= age_part[0] >= 0
-    assert reasons[2][0].feature == "age" and "age above typical" in reasons[2][0].text("en")
-    assert reasons[2][0].text("zh").startswith("年龄高于常见水平")
+    assert reasons[2][0].feature == "age" and reasons[2][0].text("en").startswith("age: 60 (typical: ")
+    assert reasons[2][0].text("zh").startswith("年龄：60 岁（常见：")
 
 
 def test_scores_bands_and_erasure(trained):
@@ -106,6 +115,7 @@ def test_cli_train_prints_the_card_path_last(tmp_path, key_file):
             check=True)
     out = run_cli("train", "churn", "--home", home, "--source", "churn_modelling", "--cv", "3", env_extra=env,
                   check=True).stdout.strip().splitlines()
+    assert out[0].startswith("features (") and any("built-in" in line for line in out)
     card = json.loads(open(out[-1], encoding="utf-8").read())
     assert 0.5 < card["metrics"]["roc_auc"] <= 1 and 0.5 < card["metrics"]["cv_roc_auc"] <= 1
     assert card["metrics"]["holdout"].startswith("random stratified")

@@ -53,21 +53,54 @@ def _training():
     return training
 
 
+def _report_training(home, actor, kind: str, source: str | None, card_path) -> None:
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    measured = card["metrics"]
+    home.audit.record(actor, "model.train", kind=kind, target=card.get("target", {}).get("name"), source=source,
+                      model=card["sha256"], roc_auc=round(measured["roc_auc"], 4),
+                      cv_roc_auc=round(measured["cv_roc_auc"], 4), rows=card["training"]["rows"],
+                      forced=measured.get("forced", False))
+    click.echo(f"features ({len(card['features'])}), by importance:")
+    for info in sorted(card["feature_info"], key=lambda i: -i["importance"]):
+        origin = f"column {info['source_column']}, {info['kind']}" if info["source_column"] else "built-in"
+        click.echo(f"  {info['name']:<40} {info['importance']:.3f}  ({origin})")
+    click.echo(f"trained on {card['training']['rows']} customers ({card['training']['positives']} positive); "
+               f"holdout ROC-AUC {measured['roc_auc']:.3f}, {measured['cv_folds']}-fold CV ROC-AUC "
+               f"{measured['cv_roc_auc']:.3f}, Brier {measured['brier']:.3f}"
+               + ("; INSTALLED BY --force UNDER THE FLOOR" if measured.get("forced") else ""))
+    click.echo(str(card_path))
+
+
+_force = click.option("--force", is_flag=True,
+                      help="Install the model even when its CV ROC-AUC is under models.min_auc (said in its card).")
+_folds = click.option("--cv", "folds", type=click.IntRange(2, 20), default=5, show_default=True,
+                      help="Folds of the cross-validated ROC-AUC that decides whether the model is installed.")
+
+
 @train.command("churn")
 @acting("jobs.run")
+@click.option("--source", help="Train on this source's customers only (and the features its mapping declares).")
+@_folds
+@_force
+def train_churn(home, actor, source, folds, force):
+    """Fit a churn model on the built-in features and those the source's mapping declares, convert it to ONNX,
+    and install it with its card unless it is no better than chance. Prints the features it used and the
+    card's path last."""
+    _report_training(home, actor, "churn", source, _training().churn_for_home(home, source, folds, force))
+
+
+@train.command("propensity")
+@acting("jobs.run")
+@click.option("--target", required=True,
+              help="A label the mapping declares (label: true), campaign:<id> (its responses), or product:<category> "
+                   "(next best product: who comes to hold it).")
 @click.option("--source", help="Train on this source's customers only.")
-@click.option("--cv", "folds", type=click.IntRange(2, 20), help="Also report K-fold cross-validated ROC-AUC.")
-def train_churn(home, actor, source, folds):
-    """Fit a churn model, convert it to ONNX, write it and its card; prints the card's path last."""
-    card_path = _training().churn_for_home(home, source, folds)
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    home.audit.record(actor, "model.train", kind="churn", source=source, model=card["sha256"],
-                      roc_auc=round(card["metrics"]["roc_auc"], 4), rows=card["training"]["rows"])
-    auc = f"holdout ROC-AUC {card['metrics']['roc_auc']:.3f}"
-    if "cv_roc_auc" in card["metrics"]:
-        auc += f", {folds}-fold CV ROC-AUC {card['metrics']['cv_roc_auc']:.3f}"
-    click.echo(f"trained on {card['training']['rows']} customers; {auc}")
-    click.echo(str(card_path))
+@_folds
+@_force
+def train_propensity(home, actor, target, source, folds, force):
+    """Fit a propensity model for any yes/no target, like churn; its scores go to propensity_scores."""
+    _report_training(home, actor, "propensity", source,
+                     _training().propensity_for_home(home, target, source, folds, force))
 
 
 @train.command("segments")
@@ -109,15 +142,17 @@ def run_features(home, actor, as_of):
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
               help="Score the features computed as of this date.")
 def run_score(home, actor, as_of):
-    """Churn probability, risk band and top-3 reasons (zh/en) for every customer, with the current model."""
+    """Churn probability, risk band and reasons (zh/en) for every customer, each by the current model of its
+    source's scope; propensity scores for every target with a model; segments. Drift per model."""
     from appliance.jobs import recorded, score_customers
 
     day = as_of.date()
     with recorded(home, "score", actor) as outcome:
-        outcome["rows"], drift, profiles = score_customers(home, day, actor)
+        outcome["rows"], drifts, profiles = score_customers(home, day, actor)
     click.echo(f"scored {outcome['rows']} customers as of {day}")
-    click.echo(f"  drift: max PSI {drift['max_psi']:.3f}" + (f", FLAGGED: {', '.join(drift['over_threshold'])}"
-                                                              if drift["flagged"] else ", within threshold"))
+    for model, drift in drifts.items():
+        click.echo(f"  {model}: drift max PSI {drift['max_psi']:.3f}"
+                   + (f", FLAGGED: {', '.join(drift['over_threshold'])}" if drift["flagged"] else ", within threshold"))
     for profile in profiles:
         click.echo(f"  segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
                    f"{profile['size']} customers")
