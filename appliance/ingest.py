@@ -65,6 +65,9 @@ class FileReport:
     rows_quarantined: int = 0
     rows_filtered: int = 0
     duplicate_of_batch: int | None = None
+    duplicate_rows: int = 0  # rows with no key of their own identical to an earlier row of the file
+    duplicates: str = "keep"  # what happened to them: "keep" (row keys generated) or "merge"
+    seen_content: dict = field(default_factory=dict)  # table -> Counter of content keys (keyless tables only)
     reasons: Counter = field(default_factory=Counter)  # (column, reason) -> rows
     scanned: Counter = field(default_factory=Counter)  # column -> values sampled by the PII scan
     pii_hits: Counter = field(default_factory=Counter)  # (column, entity type) -> sampled values holding it
@@ -221,6 +224,7 @@ class Prepared:
     tables: dict[str, tuple[list[str], list[tuple]]] = field(default_factory=dict)
     scanned: dict[str, int] = field(default_factory=dict)  # column -> values sampled
     pii: list[tuple[str, str, float]] = field(default_factory=list)  # (column, entity type, score) per finding
+    content_keyed: set[str] = field(default_factory=set)  # tables whose key the source lacks (made from content)
 
 
 @dataclass
@@ -286,6 +290,7 @@ def _prepare(spec: FileSpec, namespace: str, chunk: Chunk) -> Prepared:
     for table, columns in _protected_tables(protection, namespace, spec, raw, typed, out.vault).items():
         names = list(columns)
         out.tables[table] = (names, list(zip(*(_python_values(columns[n]) for n in names))))
+    out.content_keyed = spec.keyless_tables()
     return out
 
 
@@ -441,6 +446,7 @@ class Ingestor:
                 report.files.append(file_report)
                 continue
             seen_hashes.add(file_report.sha256)
+            file_report.duplicates = spec.duplicates
             plan.append((path, spec, file_report))
         # Headers first, so an unmapped column stops the batch before any row is read.
         opened = []
@@ -468,10 +474,11 @@ class Ingestor:
                     self._refuse_if_mostly_bad(file_report)
                     self._refuse_if_pii_is_kept(file_report, spec)
                     self.store.execute(
-                        "INSERT INTO ingest_files VALUES (?,?,?,?,?,?,?,?,?)",
+                        "INSERT INTO ingest_files VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (batch_id, mapping.name, path.name, file_report.sha256, file_report.encoding,
                          file_report.rows_read, file_report.rows_loaded, file_report.rows_quarantined,
-                         file_report.rows_filtered))
+                         file_report.rows_filtered, file_report.duplicate_rows,
+                         file_report.duplicates if file_report.duplicate_rows else None))
                     report.files.append(file_report)
                 self.store.execute(
                     "UPDATE ingest_batches SET finished_at = ?, status = 'committed', rows_read = ?, rows_loaded = ?, "
@@ -555,8 +562,29 @@ class Ingestor:
         if prepared.vault:
             self.vault.put_sealed(prepared.vault)
         for table, (names, rows) in prepared.tables.items():
+            if table in prepared.content_keyed:
+                rows = self._count_duplicates(report, table, names, rows)
             self._upsert(table, names, rows, source, batch_id)
             table_counts[table] += len(rows)
+
+    @staticmethod
+    def _count_duplicates(report: FileReport, table: str, names: list[str], rows: list[tuple]) -> list[tuple]:
+        """Rows whose table has no key in the source get one from their content; identical rows would share
+        it. Each repeat is counted, and the mapping decides: keep every row (the n-th repeat's key gets #n, so
+        re-sending the file changes nothing) or merge repeats into one."""
+        position = names.index(model.BY_NAME[table].key)
+        seen = report.seen_content.setdefault(table, Counter())
+        kept = []
+        for row in rows:
+            key = row[position]
+            repeat = seen[key]
+            seen[key] += 1
+            if repeat:
+                report.duplicate_rows += 1
+                if report.duplicates == "keep":
+                    row = row[:position] + (f"{key}#{repeat}",) + row[position + 1:]
+            kept.append(row)
+        return kept
 
     def _upsert(self, table: str, names: list[str], rows: list[tuple], source: str, batch_id: int) -> None:
         key = model.BY_NAME[table].key

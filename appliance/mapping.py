@@ -22,7 +22,8 @@ _COLUMN_KEYS = {"to", "class", "type", "protect", "format", "values", "required"
                 "derive", "prefix", "help", "feature", "unit", "label"}
 FEATURE_KINDS = ("numeric", "categorical")
 _FILE_KEYS = {"match", "format", "delimiter", "encoding", "sheet", "null_values", "filter", "constants", "columns",
-              "help"}
+              "help", "duplicates"}
+DUPLICATES = ("keep", "merge")
 _SOURCE_KEYS = {"source", "description", "id_namespace", "files"}
 
 
@@ -85,6 +86,13 @@ class FileSpec:
     filter_column: str | None = None
     filter_values: tuple[str, ...] = ()
     constants: dict[Target, str] = field(default_factory=dict)  # the same value on every row, e.g. a category
+    duplicates: str = "keep"  # rows with no key of their own that repeat another: "keep" each, or "merge"
+
+    def keyless_tables(self) -> set[str]:
+        """Tables this file writes without mapping their key: their rows are keyed by their content."""
+        keyed = {t.table for c in self.columns.values() for t in c.targets
+                 if t.field == model.BY_NAME[t.table].key}
+        return {t for t in self.tables() if t not in keyed}
 
     def matches(self, file_name: str) -> bool:
         name = file_name[:-3] if file_name.endswith(".gz") else file_name
@@ -293,8 +301,11 @@ def _parse_file(check: _Checker, node, line: int, policy: ProtectionPolicy) -> F
         if not isinstance(value, (str, int, float)):
             check.fail(line_c, f"constant for {target} must be a single value")
         constants[target] = str(value)
+    duplicates = node.get("duplicates", "keep")
+    if duplicates not in DUPLICATES:
+        check.fail(node.line_of("duplicates"), f"'duplicates' must be one of {', '.join(DUPLICATES)}")
     spec = FileSpec(match, fmt, columns, node.line, delimiter, encoding, node.get("sheet"),
-                    tuple(["", *nulls]), filter_column, filter_values, constants)
+                    tuple(["", *nulls]), filter_column, filter_values, constants, duplicates)
     if not spec.tables():
         check.fail(node.line, f"file entry '{match}' maps no column to any table")
     return spec

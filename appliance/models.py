@@ -53,7 +53,7 @@ REASON_LABELS = {  # feature -> (中文, English)
 }
 
 
-def design(frame, names: list[str], encodings: dict) -> np.ndarray:
+def design(frame, names: list[str], encodings: dict, transforms: dict | None = None) -> np.ndarray:
     """The model's input matrix: numbers as they are, categories through the card's encoding (version 1:
     the code a category had in training; a category the model never saw is missing, which the model's
     imputer fills)."""
@@ -67,7 +67,10 @@ def design(frame, names: list[str], encodings: dict) -> np.ndarray:
             columns.append(values.map(lambda v: codes.get(str(v), np.nan) if v is not None and v == v else np.nan)
                            .astype("float64").to_numpy())
         else:
-            columns.append(pd.to_numeric(values, errors="coerce").astype("float64").to_numpy())
+            numbers = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+            if (transforms or {}).get(name) == "signed_log1p":
+                numbers = np.sign(numbers) * np.log1p(np.abs(numbers))
+            columns.append(numbers)
     if not columns:
         return np.zeros((len(frame), 0), dtype=np.float32)
     return np.column_stack(columns).astype(np.float32)
@@ -188,7 +191,7 @@ class Model:
                 for i in self.card.get("feature_info", []) if i.get("source_column") or i["name"] == "customers.region"]
 
     def matrix(self, frame) -> np.ndarray:
-        return design(frame, self.features, self.encodings)
+        return design(frame, self.features, self.encodings, self.card.get("transforms"))
 
     def labels(self, x: np.ndarray, batch: int = 50_000) -> np.ndarray:
         """Class or cluster labels (the first output), for segment models."""

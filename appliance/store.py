@@ -436,9 +436,11 @@ def _one_time_passwords_and_bundles(store: Store) -> None:
     """)
 
 
-@migration(6, "propensity scores for any binary target")
+@migration(6, "propensity scores for any binary target; duplicate rows counted per file")
 def _propensity(store: Store) -> None:
     _run_script(store, """
+    ALTER TABLE ingest_files ADD COLUMN duplicate_rows INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ingest_files ADD COLUMN duplicates TEXT;
     CREATE TABLE propensity_scores (
         customer_id TEXT NOT NULL, as_of TEXT NOT NULL, target TEXT NOT NULL, model_sha256 TEXT NOT NULL,
         probability REAL NOT NULL, reasons_zh TEXT NOT NULL, reasons_en TEXT NOT NULL, scored_at TEXT NOT NULL,

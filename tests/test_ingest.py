@@ -274,3 +274,31 @@ def test_cli_ingest_reports_and_lists_quarantine(tmp_path, key_file):
     assert "customers.csv line 5 column joined: not a date in format %Y/%m/%d" in listing
     assert_one_line_error(run_cli("ingest", "--home", home, "--source", "nosuch", path, env_extra=env),
                           "no source mapping named 'nosuch'")
+
+
+@pytest.mark.parametrize("choice, customers", [("keep", 5), ("merge", 3)])
+def test_rows_without_a_key_are_never_merged_silently(home, tmp_path, choice, customers):
+    """A table with no customer number: identical rows are counted, reported and recorded, and the mapping
+    says whether each is kept or the repeats merged."""
+    mapping = f"""source: keyless
+description: a marketing table without customer numbers
+id_namespace: keyless
+files:
+  - match: "leads*.csv"
+    duplicates: {choice}
+    columns:
+      age: {{to: customers.age, class: C1, type: integer}}
+      job: {{to: customers.attributes.job, class: C1}}
+"""
+    (home.sources_dir / "keyless.yaml").write_text(mapping, encoding="utf-8")
+    path = _write(tmp_path / "leads.csv", ["age,job", "30,admin", "30,admin", "41,nurse", "30,admin", "52,retired"])
+    report = home.ingestor(TESTS).ingest(home.mapping("keyless"), [path])
+    assert report.files[0].duplicate_rows == 2 and report.rows_loaded == 5
+    assert home.store.scalar("SELECT count(*) FROM customers WHERE source = 'keyless'") == customers
+    recorded = home.store.query("SELECT duplicate_rows, duplicates FROM ingest_files WHERE source = 'keyless'")
+    assert tuple(recorded[0]) == (2, choice)
+    again = tmp_path / "again"
+    again.mkdir()
+    _write(again / "leads2.csv", ["age,job", "30,admin", "30,admin", "41,nurse", "30,admin", "52,retired", ""])
+    home.ingestor(TESTS).ingest(home.mapping("keyless"), [again / "leads2.csv"])  # the same rows again
+    assert home.store.scalar("SELECT count(*) FROM customers WHERE source = 'keyless'") == customers

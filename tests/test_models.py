@@ -149,12 +149,23 @@ def test_segments_profiles_and_onnx_labels(churn_home):
     from sklearn.cluster import KMeans
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import RobustScaler
+    from sklearn.preprocessing import MinMaxScaler
 
-    x = frame[card["features"]].to_numpy(dtype=np.float32, na_value=np.nan)
+    model = Model(card_path)
+    x = model.matrix(frame)  # the card's log transform applied, as at scoring time
+    assert set(card["transforms"]) <= set(training.SEGMENT_LOG_FEATURES) and card["transforms"]
     reference = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                          ("scale", RobustScaler()), ("kmeans", KMeans(n_clusters=3, n_init=10, random_state=0))])
-    assert (Model(card_path).labels(x) == reference.fit_predict(x)).all()
+                          ("scale", MinMaxScaler()), ("kmeans", KMeans(n_clusters=3, n_init=10, random_state=0))])
+    assert (model.labels(x) == reference.fit_predict(x)).all()
+    stability = card["metrics"]["bootstrap_stability"]
+    assert len(stability["chosen"]["refits"]) == 10 and stability["chosen"]["mean_ari"] >= stability["floor"]
+
+
+def test_segments_that_do_not_hold_are_refused(churn_home):
+    frame = features.load(churn_home.store, AS_OF)
+    with pytest.raises(training.TrainingError, match="do not hold under resampling"):
+        training.train_segments(frame, k=8, window={"as_of": "x"}, out_dir=churn_home.path / "models",
+                                source=None, min_stability=0.99)
 
 
 def test_segment_assignment_and_erasure(churn_home):
@@ -227,3 +238,34 @@ def test_training_without_the_train_extra_says_what_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
     with pytest.raises(click.ClickException, match=r"train extra \(sklearn missing\): pip install"):
         _training()
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not (SHARED / "bank_churners").exists(), reason="the credit-card churn table lives in ../shared")
+def test_full_credit_card_churners_learn_from_the_banks_own_columns(tmp_path, key_file):
+    """The product path on BankChurners: its signal is in columns the canonical model does not name, declared
+    as features by the shipped mapping (the two leaking columns dropped)."""
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home, env_extra=env, check=True)
+    run_cli("ingest", "--home", home, "--source", "bank_churners", SHARED / "bank_churners", env_extra=env, check=True)
+    out = run_cli("train", "churn", "--home", home, "--source", "bank_churners", env_extra=env,
+                  check=True).stdout.strip().splitlines()
+    card = json.loads(open(out[-1], encoding="utf-8").read())
+    assert card["metrics"]["cv_roc_auc"] >= 0.97 and card["metrics"]["cv_folds"] == 5
+    assert not any("Naive_Bayes" in (i["source_column"] or "") for i in card["feature_info"])
+    top = max(card["feature_info"], key=lambda i: i["importance"])
+    assert top["source_column"] in ("Total_Trans_Ct", "Total_Trans_Amt", "Total_Revolving_Bal", "Total_Ct_Chng_Q4_Q1")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not (SHARED / "churn_modelling").exists(), reason="the churn set lives in ../shared")
+def test_full_churn_set_segments_hold_under_resampling(tmp_path, key_file):
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home, env_extra=env, check=True)
+    run_cli("ingest", "--home", home, "--source", "churn_modelling", SHARED / "churn_modelling", env_extra=env,
+            check=True)
+    out = run_cli("train", "segments", "--home", home, env_extra=env, check=True).stdout.strip().splitlines()
+    card = json.loads(open(out[-1], encoding="utf-8").read())
+    assert card["metrics"]["bootstrap_stability"]["chosen"]["mean_ari"] >= 0.8 and 3 <= card["k"] <= 8

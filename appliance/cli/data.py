@@ -27,6 +27,10 @@ def ingest(home, actor, source, paths):
                    + (f" [{f.encoding}]" if f.encoding else ""))
         for (column, reason), count in f.reasons.most_common():
             click.echo(f"    {count} x {'column ' + repr(column) + ': ' if column else ''}{reason}")
+        if f.duplicate_rows:
+            click.echo(f"    {f.duplicate_rows} rows with no key of their own repeat an earlier row: "
+                       + ("each kept (row keys generated; the mapping's duplicates: keep)" if f.duplicates == "keep"
+                          else "merged into it (the mapping's duplicates: merge)"))
     for name in report.unmatched:
         click.echo(f"{name}: no entry in mapping '{source}', not ingested")
     if report.batch_id is None:

@@ -106,12 +106,19 @@ def train_propensity(home, actor, target, source, folds, force):
 @train.command("segments")
 @acting("jobs.run")
 @click.option("--source", help="Train on this source's customers only.")
-@click.option("--k", type=click.IntRange(2, 30), default=6, show_default=True, help="How many segments.")
-def train_segments(home, actor, source, k):
-    """Fit customer segments (KMeans on scaled behaviour features) to ONNX with profiles; prints the card last."""
-    card_path = _training().segments_for_home(home, source, k)
+@click.option("--k", type=click.IntRange(2, 30),
+              help="How many segments (default: the most, 3 to 8, that hold under resampling).")
+@click.option("--force", is_flag=True, help="Install even when the segments do not hold under resampling.")
+def train_segments(home, actor, source, k, force):
+    """Fit customer segments (KMeans on log- and min-max-scaled behaviour features) to ONNX with profiles; the
+    number of segments must hold under bootstrap resampling. Prints the card last."""
+    card_path = _training().segments_for_home(home, source, k, force)
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    home.audit.record(actor, "model.train", kind="segments", source=source, model=card["sha256"], k=k)
+    stability = card["metrics"]["bootstrap_stability"]["chosen"]
+    home.audit.record(actor, "model.train", kind="segments", source=source, model=card["sha256"], k=card["k"],
+                      stability=round(stability["mean_ari"], 3))
+    click.echo(f"{card['k']} segments, bootstrap stability (mean adjusted Rand index over 10 refits) "
+               f"{stability['mean_ari']:.2f}")
     for profile in card["profiles"]:
         click.echo(f"segment {profile['segment']}: {profile['name_zh']} / {profile['name_en']}, "
                    f"{profile['size']} customers")
