@@ -235,7 +235,7 @@ def _declared_for(home, sources: list[str]):
     return list(found.values())
 
 
-def _frames(home, source: str | None, label_of, mapped_label: bool = False):
+def _frames(home, source: str | None, label_of, mapped_label: bool = False, as_of=None):
     """Training and holdout candidates: a time-based split where labels come from behaviour after a date,
     a stratified random 20% where the source has no dates. `label_of(frame, as_of)` gives each customer's
     outcome (NaN where not knowable)."""
@@ -262,8 +262,15 @@ def _frames(home, source: str | None, label_of, mapped_label: bool = False):
         return (Candidate(frame.loc[train_ids], label.loc[train_ids], declared, values),
                 Candidate(frame.loc[holdout_ids], label.loc[holdout_ids], declared, values),
                 {"as_of": as_of.isoformat()}, "random stratified 20% (the source has no activity dates)", sources)
-    holdout_as_of = date.fromisoformat(latest[:10]) - timedelta(days=settings["features.inactivity_days"])
-    train_as_of = holdout_as_of - timedelta(days=settings["features.churn_horizon_days"])
+    if as_of is not None:  # learn at this point of the year, as a bank that knows its seasons would
+        train_as_of = as_of
+        holdout_as_of = as_of + timedelta(days=settings["features.churn_horizon_days"])
+        if (holdout_as_of + timedelta(days=settings["features.inactivity_days"])).isoformat() > latest:
+            raise TrainingError(f"the data ends {latest[:10]}: too early to see what followed a holdout "
+                                f"as of {holdout_as_of}; train as of an earlier date")
+    else:
+        holdout_as_of = date.fromisoformat(latest[:10]) - timedelta(days=settings["features.inactivity_days"])
+        train_as_of = holdout_as_of - timedelta(days=settings["features.churn_horizon_days"])
     candidates = []
     for day in (train_as_of, holdout_as_of):
         build_features(home, day)
@@ -284,14 +291,15 @@ def source_has_activity(home, chosen: set[str]) -> bool:
                                   f"WHERE a.customer_id IN ({marks})", sample))
 
 
-def churn_for_home(home, source: str | None, folds: int | None, force: bool = False) -> Path:
+def churn_for_home(home, source: str | None, folds: int | None, force: bool = False, as_of=None) -> Path:
     """Churn: the label mapped by the source, else behaviour after the as-of date (closing out, or going
     quiet). Trained on the built-in features and the features the source's mapping declares."""
     chosen, _ = _scope(home, source)
     marks = ",".join("?" * min(len(chosen), 500))
     mapped = bool(home.store.scalar(f"SELECT count(churn_label) FROM customers WHERE customer_id IN ({marks})",
                                     list(chosen)[:500]))
-    train, holdout, window, kind, sources = _frames(home, source, lambda frame, day: frame["churn_label"], mapped)
+    train, holdout, window, kind, sources = _frames(home, source, lambda frame, day: frame["churn_label"], mapped,
+                                                    as_of)
     window["label"] = "churn: mapped by the source, else behaviour after the as-of date"
     return train_binary("churn", {"kind": "churn", "name": "churn"}, train, holdout, holdout_kind=kind,
                         window=window, folds=folds or 5, out_dir=home.path / "models", scope=sources,
@@ -349,8 +357,10 @@ def propensity_for_home(home, target: str, source: str | None, folds: int | None
                         min_auc=home.settings["models.min_auc"], force=force)
 
 
-SEGMENT_FEATURES = ("recency_days", "tx_count_365", "debit_365", "balance_now", "products_held", "digital_share",
-                    "tenure_days", "age", "crm_balance", "crm_products", "crm_active")
+# Value, activity, channel and life stage: few features, each with structure, so that segments hold under
+# resampling. Measured on the demo data, adding tenure (spread evenly over 12 years) or recency and spending
+# (which track frequency) dropped the bootstrap stability from 0.90 to 0.80 at 4 segments.
+SEGMENT_FEATURES = ("tx_count_365", "balance_now", "digital_share", "age", "crm_balance", "crm_products", "crm_active")
 
 
 _TRAITS = (  # feature, (higher than most: zh, en), (lower than most: zh, en)
@@ -425,7 +435,8 @@ def segment_profiles(frame: pd.DataFrame, labels: np.ndarray, churn: pd.Series |
 
 # Money and counts are heavy-tailed: on a log scale one millionaire does not make a segment of their own,
 # and refits on resamples agree. Applied by the model at scoring time too (the card lists it).
-SEGMENT_LOG_FEATURES = ("tx_count_365", "debit_365", "balance_now", "crm_balance", "products_held", "crm_products")
+SEGMENT_LOG_FEATURES = ("recency_days", "tx_count_365", "debit_365", "balance_now", "crm_balance", "products_held",
+                        "crm_products")
 STABILITY_REFITS = 10
 
 

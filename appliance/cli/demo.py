@@ -10,7 +10,7 @@ from appliance.home import Home
 from appliance.keys import Credentials
 
 
-def _demo_insights(home: Home) -> None:
+def _demo_insights(home: Home, data: Path) -> None:
     """Install the shipped models (trained on this demo's data) if the home has none, then run the nightly
     pipeline as of the day after the data ends, and say what it found."""
     import shutil
@@ -45,8 +45,45 @@ def _demo_insights(home: Home) -> None:
                f"{bands.get('high', 0)}, medium {bands.get('medium', 0)}, low {bands.get('low', 0)}; "
                f"segments {', '.join(names)}; top tags " + ", ".join(f"{t} {n}" for t, n in top))
     click.echo(f"   drift against the model's training data: max PSI {drift['max_psi']:.2f}"
-               + (f", flagged ({', '.join(drift['over_threshold'][:4])}...): retrain with `appliance train churn`"
-                  if drift["flagged"] else ", within threshold"))
+               + (f", flagged ({', '.join(drift['over_threshold'][:4])}): the data moved; retrain with "
+                  "`appliance train churn`" if drift["flagged"] else ", within threshold"))
+    truth = _against_the_truth(home, data, as_of)
+    if truth:
+        click.echo(f"   against the generator's truth (who closes in the {truth['days']} days after {as_of}): "
+                   f"ROC-AUC {truth['auc']:.3f}; {truth['churners']} of {truth['scored']} customers close "
+                   f"({truth['rate']:.1%}), {truth['high']} are scored high risk ({truth['high_share']:.1%}), of "
+                   f"whom {truth['high_hits']} close")
+
+
+def _against_the_truth(home: Home, data: Path, as_of) -> dict | None:
+    """The shipped churn model judged on what the generator knows happens next (truth/churn.csv, which no
+    mapping reads): ROC-AUC of the scores, and the high-risk share against the true churn rate."""
+    import pandas as pd
+
+    from datetime import timedelta
+
+    path = data / "truth" / "churn.csv"
+    if not path.exists():
+        return None
+    days = home.settings["features.churn_horizon_days"]
+    truth = pd.read_csv(path, dtype=str).fillna("")
+    tokenizer = home.tokenizer()
+    end = (as_of + timedelta(days=days)).isoformat()
+    closes = {tokenizer.token("customer", row.customer_no, "demo"): as_of.isoformat() <= row.closes_on < end
+              for row in truth.itertuples()}
+    scores = pd.DataFrame([tuple(r) for r in home.store.query(
+        "SELECT customer_id, probability, risk_band FROM customer_scores WHERE as_of = ?", (as_of.isoformat(),))],
+        columns=["customer", "probability", "band"])
+    scores["closes"] = scores["customer"].map(closes).fillna(False).astype(bool)
+    positives, negatives = int(scores["closes"].sum()), int((~scores["closes"]).sum())
+    if not positives or not negatives:
+        return None
+    ranks = scores["probability"].rank()  # ROC-AUC as the Mann-Whitney statistic over the ranks
+    auc = (ranks[scores["closes"]].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    high = scores["band"] == "high"
+    return {"days": days, "auc": float(auc), "churners": positives, "scored": len(scores),
+            "rate": positives / len(scores), "high": int(high.sum()), "high_share": float(high.mean()),
+            "high_hits": int((high & scores["closes"]).sum())}
 
 
 def _demo_user(home: Home, root: Path, name: str, role: str):
@@ -132,7 +169,7 @@ def demo(directory, customers, seed):
         counts = {t: home.store.scalar(f"SELECT count(*) FROM {t}") for t in
                   ("customers", "accounts", "transactions", "interactions", "digital_events", "vault")}
         click.echo("   store: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-        _demo_insights(home)
+        _demo_insights(home, data)
         _demo_export(home, root)
         entries = home.audit.verify()
         click.echo(f"6. audit log: {entries.message}")

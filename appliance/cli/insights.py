@@ -80,13 +80,17 @@ _folds = click.option("--cv", "folds", type=click.IntRange(2, 20), default=5, sh
 @train.command("churn")
 @acting("jobs.run")
 @click.option("--source", help="Train on this source's customers only (and the features its mapping declares).")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Learn as of this date (labels from what followed; the holdout one horizon later). Default: "
+                   "as late as the data allows. Choose the point of the year you will score at.")
 @_folds
 @_force
-def train_churn(home, actor, source, folds, force):
+def train_churn(home, actor, source, as_of, folds, force):
     """Fit a churn model on the built-in features and those the source's mapping declares, convert it to ONNX,
     and install it with its card unless it is no better than chance. Prints the features it used and the
     card's path last."""
-    _report_training(home, actor, "churn", source, _training().churn_for_home(home, source, folds, force))
+    _report_training(home, actor, "churn", source, _training().churn_for_home(
+        home, source, folds, force, as_of.date() if as_of else None))
 
 
 @train.command("propensity")
