@@ -31,7 +31,7 @@ from appliance import disclosure, reports
 from appliance.access import Actor
 from appliance.audit import AuditLog, canonical, fingerprint, strict_b64decode
 from appliance.disclosure import Earlier, cell_key
-from appliance.errors import AccessError, ExportError, PolicyError, os_reason
+from appliance.errors import AccessError, AuditError, ExportError, PolicyError, os_reason
 from appliance.failpoints import failpoint
 from appliance.policies import ExportPolicy, PurposePolicy
 from appliance.store import Store
@@ -230,6 +230,9 @@ class Exports:
             present = {p.name: p.read_bytes() for p in target.iterdir()} if target.is_dir() else {}
             if present != files:
                 raise ExportError(f"{target} exists and differs from the approved bundle; move it away first")
+            if not self.store.scalar("SELECT 1 FROM audit_log WHERE event = 'export.write' AND instr(details, ?) > 0",
+                                     (f'"request":"{request_id}"',)):
+                self._audit_write(actor, request_id, target, files)  # a full disk stopped it the first time
             return target
         staging = self.outbox / f".{request_id}.partial"
         try:
@@ -251,9 +254,17 @@ class Exports:
             raise ExportError(f"{request_id} is approved and recorded, but its bundle could not be written to "
                               f"{self.outbox} ({os_reason(exc)}); when that is fixed, run "
                               f"`appliance export write {request_id}`") from None
-        self.audit.record(actor, "export.write", request=request_id, bundle=target.name,
-                          manifest_sha256=hashlib.sha256(files["manifest.json"]).hexdigest())
+        self._audit_write(actor, request_id, target, files)
         return target
+
+    def _audit_write(self, actor: Actor, request_id: str, target: Path, files: dict[str, bytes]) -> None:
+        try:
+            self.audit.record(actor, "export.write", request=request_id, bundle=target.name,
+                              manifest_sha256=hashlib.sha256(files["manifest.json"]).hexdigest())
+        except AuditError:
+            raise AuditError(f"{request_id}: the bundle is in the outbox and its approval is recorded, but the entry "
+                             "for writing it could not be added to the audit log (disk full?); "
+                             f"`appliance export write {request_id}` adds it") from None
 
     def _recheck(self, request: dict, report: reports.Report) -> tuple[Computed | None, str | None]:
         """The report protected again now; a reason when that is not what was previewed."""

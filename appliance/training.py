@@ -314,7 +314,7 @@ def propensity_for_home(home, target: str, source: str | None, folds: int | None
     kind, _, name = target.partition(":")
     if kind == "campaign":
         responded = {r[0]: float(r[1]) for r in home.store.query(
-            "SELECT customer_id, max(coalesce(responded, 0)) FROM campaign_responses WHERE campaign_id = ? "
+            "SELECT customer_id, max(responded_at IS NOT NULL) FROM campaign_responses WHERE campaign_id = ? "
             "GROUP BY customer_id", (name,))}
         if not responded:
             raise TrainingError(f"campaign '{name}' has no recorded responses to learn from")

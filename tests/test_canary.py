@@ -32,7 +32,8 @@ def test_no_seeded_value_survives_ingestion(tmp_path, key_file, demo_dir):
     data = tmp_path / "data"
     data.mkdir()
     for path in demo_dir.iterdir():
-        (data / path.name).write_bytes(path.read_bytes())
+        if path.is_file():  # not truth/, the generator's record of what happens next
+            (data / path.name).write_bytes(path.read_bytes())
     customers = pd.read_csv(data / "customers.csv", dtype=str, encoding="utf-8-sig")
     seeded_line = (f"I9999999999,{customers['客户号'][0]},not-a-time,complaint,phone,投诉,"
                    f"客户{customers['姓名'][0]}来电，手机{customers['手机号'][0]},Y\n")

@@ -112,3 +112,18 @@ def test_a_mapping_declares_features_and_labels_with_checks(tmp_path):
         bad.write_text(text.replace(*change), encoding="utf-8")
         with pytest.raises(MappingError, match=message):
             load_mapping(bad, policy)
+
+
+def test_next_best_product_and_campaign_response_are_targets_too(home, tmp_path):
+    """Propensity from the bank's own records: who comes to hold a product (next best product) and who
+    responded to a campaign, on generated data with transactions (a time-based split)."""
+    from appliance.demo_data import generate
+
+    generate(tmp_path / "data", 400, seed=5)
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [tmp_path / "data"])
+    card = json.loads(training.propensity_for_home(home, "product:credit_card", None, folds=3, force=True).read_text())
+    assert card["target"]["name"] == "product:credit_card" and card["metrics"]["holdout"].startswith("time-based")
+    card = json.loads(training.propensity_for_home(home, "campaign:CMP01", None, folds=3, force=True).read_text())
+    assert card["target"]["name"] == "campaign:CMP01" and card["training"]["rows"] < 400  # only those contacted
+    with pytest.raises(ApplianceError, match="campaign 'NOPE' has no recorded responses"):
+        training.propensity_for_home(home, "campaign:NOPE", None, folds=3)

@@ -221,10 +221,12 @@ def test_shipped_default_models_load_and_know_their_features():
     shipped = DATA_DIR.parent.parent / "models"
     for kind in ("churn", "segments"):
         model = Model(current_card(shipped, kind))  # the hash check passes
-        assert set(model.features) <= set(features.FEATURE_NAMES)
-        assert model.card["training"]["source"] is None or model.card["training"]["source"] == "demo"
+        assert set(model.features) <= set(features.FEATURE_NAMES) | {"customers.region"}
     churn = json.loads(current_card(shipped).read_text())
-    assert churn["metrics"]["holdout"].startswith("time-based") and churn["metrics"]["roc_auc"] > 0.8
+    assert churn["metrics"]["holdout"].startswith("time-based") and churn["metrics"]["cv_roc_auc"] > 0.8
+    assert churn["scope"]["sources"] == ["demo"] and churn["training"]["as_of"] == "2025-07-01"
+    segments = json.loads(current_card(shipped, "segments").read_text())
+    assert segments["metrics"]["bootstrap_stability"]["chosen"]["mean_ari"] >= 0.8
 
 
 def test_training_without_the_train_extra_says_what_to_install(monkeypatch):

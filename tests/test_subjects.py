@@ -112,7 +112,8 @@ def test_erasure_finds_a_shifted_quarantined_row_that_keeps_no_raw_value(home, d
     data = tmp_path / "data"
     data.mkdir()
     for path in demo_dir.iterdir():
-        (data / path.name).write_bytes(path.read_bytes())
+        if path.is_file():  # not truth/, the generator's record of what happens next
+            (data / path.name).write_bytes(path.read_bytes())
     lines = (data / "transactions.csv").read_text(encoding="utf-8").splitlines()
     txn, account, customer, when, amount, *rest = lines[1].split(",")
     shifted = ",".join([txn + "X", "", account, customer, when, amount, *rest])  # one column to the right
