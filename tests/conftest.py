@@ -90,3 +90,11 @@ def add_user(name: str, role: str, password: str, *home_args, env: dict) -> dict
     as_user = {**env, "APPLIANCE_USER": name, "APPLIANCE_USER_PASSWORD": password}
     run_cli("user", "passwd", *home_args, env_extra={**as_user, "APPLIANCE_NEW_USER_PASSWORD": password}, check=True)
     return as_user
+
+
+def key_outside(root: Path) -> Path:
+    """A fresh key file in root/keys, beside the home rather than in it."""
+    key = root / "keys" / "appliance.key"
+    key.parent.mkdir()
+    new_key_file(key)
+    return key

@@ -16,7 +16,7 @@ import pytest
 from appliance.exports import _csv, csv_safe
 from appliance.home import Home, check_policy_files
 from appliance.keys import Credentials
-from tests.conftest import ADMIN_ENV, DATA_DIR, run_cli
+from tests.conftest import ADMIN_ENV, DATA_DIR, key_outside, run_cli
 
 HOSTILE = DATA_DIR / "hostile"
 CANARIES = ("6258157569222544", "13812345678", "13912345678", "110101199003071233", "root:x:0:0", "张三", "李四")
@@ -43,11 +43,7 @@ files:
 @pytest.fixture(scope="module")
 def hostile_home(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
-    key = root / "keys" / "k.key"
-    key.parent.mkdir()
-    from appliance.keys import new_key_file
-
-    new_key_file(key)
+    key = key_outside(root)
     home = root / "home"
     env = {"APPLIANCE_KEY_FILE": str(key), "APPLIANCE_HOME": str(home)}
     run_cli("init", env_extra=env, check=True)

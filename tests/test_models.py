@@ -107,12 +107,17 @@ def test_scores_bands_and_erasure(trained):
     assert counts["customer_scores"] == 1 and counts["customer_features"] == 1
 
 
-def test_cli_train_prints_the_card_path_last(tmp_path, key_file):
+def _cli_home(tmp_path, key_file, source: str, data) -> tuple:
+    """A home made and loaded through the command line, as a person would: (home, env)."""
     home = tmp_path / "home"
     env = {"APPLIANCE_KEY_FILE": str(key_file)}
     run_cli("init", "--home", home, env_extra=env, check=True)
-    run_cli("ingest", "--home", home, "--source", "churn_modelling", DATA_DIR / "churn_sample", env_extra=env,
-            check=True)
+    run_cli("ingest", "--home", home, "--source", source, data, env_extra=env, check=True)
+    return home, env
+
+
+def test_cli_train_prints_the_card_path_last(tmp_path, key_file):
+    home, env = _cli_home(tmp_path, key_file, "churn_modelling", DATA_DIR / "churn_sample")
     out = run_cli("train", "churn", "--home", home, "--source", "churn_modelling", "--cv", "3", env_extra=env,
                   check=True).stdout.strip().splitlines()
     assert out[0].startswith("features (") and any("built-in" in line for line in out)
@@ -124,11 +129,7 @@ def test_cli_train_prints_the_card_path_last(tmp_path, key_file):
 @pytest.mark.integration
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent: the full churn set is not here")
 def test_full_churn_set_cross_validated_auc(tmp_path, key_file):
-    home = tmp_path / "home"
-    env = {"APPLIANCE_KEY_FILE": str(key_file)}
-    run_cli("init", "--home", home, env_extra=env, check=True)
-    run_cli("ingest", "--home", home, "--source", "churn_modelling", SHARED / "churn_modelling", env_extra=env,
-            check=True)
+    home, env = _cli_home(tmp_path, key_file, "churn_modelling", SHARED / "churn_modelling")
     out = run_cli("train", "churn", "--home", home, "--source", "churn_modelling", "--cv", "5", env_extra=env,
                   check=True).stdout.strip().splitlines()
     card = json.loads(open(out[-1], encoding="utf-8").read())
@@ -247,10 +248,7 @@ def test_training_without_the_train_extra_says_what_to_install(monkeypatch):
 def test_full_credit_card_churners_learn_from_the_banks_own_columns(tmp_path, key_file):
     """The product path on BankChurners: its signal is in columns the canonical model does not name, declared
     as features by the shipped mapping (the two leaking columns dropped)."""
-    home = tmp_path / "home"
-    env = {"APPLIANCE_KEY_FILE": str(key_file)}
-    run_cli("init", "--home", home, env_extra=env, check=True)
-    run_cli("ingest", "--home", home, "--source", "bank_churners", SHARED / "bank_churners", env_extra=env, check=True)
+    home, env = _cli_home(tmp_path, key_file, "bank_churners", SHARED / "bank_churners")
     out = run_cli("train", "churn", "--home", home, "--source", "bank_churners", env_extra=env,
                   check=True).stdout.strip().splitlines()
     card = json.loads(open(out[-1], encoding="utf-8").read())
@@ -263,11 +261,7 @@ def test_full_credit_card_churners_learn_from_the_banks_own_columns(tmp_path, ke
 @pytest.mark.integration
 @pytest.mark.skipif(not (SHARED / "churn_modelling").exists(), reason="the churn set lives in ../shared")
 def test_full_churn_set_segments_hold_under_resampling(tmp_path, key_file):
-    home = tmp_path / "home"
-    env = {"APPLIANCE_KEY_FILE": str(key_file)}
-    run_cli("init", "--home", home, env_extra=env, check=True)
-    run_cli("ingest", "--home", home, "--source", "churn_modelling", SHARED / "churn_modelling", env_extra=env,
-            check=True)
+    home, env = _cli_home(tmp_path, key_file, "churn_modelling", SHARED / "churn_modelling")
     out = run_cli("train", "segments", "--home", home, env_extra=env, check=True).stdout.strip().splitlines()
     card = json.loads(open(out[-1], encoding="utf-8").read())
     assert card["metrics"]["bootstrap_stability"]["chosen"]["mean_ari"] >= 0.8 and 3 <= card["k"] <= 8

@@ -50,46 +50,38 @@ def detect_format(path: Path) -> str:
     raise ApplianceError(f"{path.name}: not a labelled file this command reads ({', '.join(FORMATS)})")
 
 
-def _jsonl(path: Path) -> list[dict]:
+def _json_lines(path: Path, expected: str, read) -> list[dict]:
+    """One JSON object per line, each turned into a row by `read`; a line that does not fit is named."""
     rows = []
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                text, spans = row["text"], row.get("spans", [])
-                for span in spans:
-                    if not (isinstance(span["type"], str) and 0 <= span["start"] < span["end"] <= len(text)):
-                        raise ValueError
-            except (ValueError, KeyError, TypeError):
-                raise _bad(path, f"line {line_no}", "{text, spans: [{type, start, end}]} with offsets inside the text") from None
-            rows.append({"text": text, "spans": spans})
+            if line.strip():
+                try:
+                    rows.append(read(json.loads(line)))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    raise _bad(path, f"line {line_no}", expected) from None
     return rows
 
 
-def _cluener(path: Path) -> list[dict]:
+def _our_row(row: dict) -> dict:
+    text, spans = row["text"], row.get("spans", [])
+    for span in spans:
+        if not (isinstance(span["type"], str) and 0 <= span["start"] < span["end"] <= len(text)):
+            raise ValueError
+    return {"text": text, "spans": spans}
+
+
+def _cluener_row(row: dict) -> dict:
     kinds = _CORPUS_KINDS["cluener"]
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                text = row["text"]
-                spans = []
-                for label, entities in (row.get("label") or {}).items():
-                    for places in entities.values():
-                        for start, end in places:  # CLUENER's end is inclusive
-                            if not 0 <= start <= end < len(text):
-                                raise ValueError
-                            if label in kinds:
-                                spans.append({"type": kinds[label], "start": start, "end": end + 1})
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise _bad(path, f"line {line_no}", '{"text", "label": {class: {entity: [[start, end]]}}}') from None
-            rows.append({"text": text, "spans": spans})
-    return rows
+    text, spans = row["text"], []
+    for label, entities in (row.get("label") or {}).items():
+        for places in entities.values():
+            for start, end in places:  # CLUENER's end is inclusive
+                if not 0 <= start <= end < len(text):
+                    raise ValueError
+                if label in kinds:
+                    spans.append({"type": kinds[label], "start": start, "end": end + 1})
+    return {"text": text, "spans": spans}
 
 
 def _bio_rows(path: Path, by_character: bool, kinds: dict[str, str]) -> list[dict]:
@@ -170,9 +162,9 @@ def load(path: Path, fmt: str = "auto") -> tuple[list[dict], bool]:
     fmt = detect_format(path) if fmt == "auto" else fmt
     try:
         if fmt == "jsonl":
-            return _jsonl(path), False
+            return _json_lines(path, "{text, spans: [{type, start, end}]} with offsets inside the text", _our_row), False
         if fmt == "cluener":
-            return _cluener(path), True
+            return _json_lines(path, '{"text", "label": {class: {entity: [[start, end]]}}}', _cluener_row), True
         if fmt == "weibo":
             return _bio_rows(path, True, _CORPUS_KINDS["weibo"]), True
         if fmt == "conll":

@@ -15,8 +15,8 @@ import pytest
 from appliance.demo_data import generate
 from appliance.home import Home
 from appliance.jobs import nightly
-from appliance.keys import Credentials, new_key_file
-from tests.conftest import ADMIN, ADMIN_ENV, ADMIN_PASSWORD, APPLIANCE, ROOT, TESTS, add_user, run_cli
+from appliance.keys import Credentials
+from tests.conftest import ADMIN, ADMIN_ENV, ADMIN_PASSWORD, APPLIANCE, ROOT, TESTS, add_user, key_outside, run_cli
 
 ANALYST = {"APPLIANCE_USER": "ana", "APPLIANCE_USER_PASSWORD": "analyst-password-1"}
 OFFICER = {"APPLIANCE_USER": "olga", "APPLIANCE_USER_PASSWORD": "officer-password-1"}
@@ -36,9 +36,7 @@ needs_namespaces = pytest.mark.skipif(not namespaces_available(),
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
-    key = root / "keys" / "appliance.key"
-    key.parent.mkdir()
-    new_key_file(key)
+    key = key_outside(root)
     data = root / "data"
     generate(data, 200, seed=21, months=14)
     home = root / "home"
