@@ -9,6 +9,10 @@ The churn label comes from the source where it maps one (`customers.churn_label`
 `Exited`); otherwise from behaviour after D: the customer closes out within `features.churn_horizon_days`, or
 makes no customer-initiated transaction in the `features.inactivity_days` after D although active before.
 Customers who had left before D are not scored.
+
+Besides these built-in features, the models read the bank's own columns that a source's mapping declares
+(`feature: numeric|categorical`, see docs/mappings.md) and the customer's region as a category; those are read
+from the customer at training and scoring time (`declared_frame`), not stored here.
 """
 
 import hashlib
@@ -58,7 +62,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("tenure_days", "days since joining (from the join date, else the source's tenure)"),
     Feature("age", "age in years on the as-of date (from the birth year, else the source's age)"),
     Feature("is_female", "1 female, 0 male, empty if unknown"),
-    Feature("region_code", "a stable number for the customer's region (trees split on it; not an order)"),
+    Feature("region_code", "a stable number for the customer's region (older models read it; newer ones read the "
+                           "region as a category)"),
     Feature("credit_score", "credit score from the source, where it has one"),
     Feature("income", "income from the source, where it has one"),
     Feature("crm_balance", "balance snapshot from the CRM, where the source has one"),
