@@ -165,6 +165,10 @@ def train_binary(kind: str, target: dict, train: Candidate, holdout: Candidate, 
     from appliance.models import design
 
     x = design(train.frame, names, encodings)
+    # Rows in an order of their own values, not of customer tokens (which differ with each home's key): the
+    # same data trains the same model in every home.
+    order = np.lexsort(np.vstack([np.nan_to_num(x, nan=-np.inf).T[::-1], y[None, :]]))
+    x, y = x[order], y[order]
     fold_scores = cross_validated_auc(x, y, folds)
     cv_auc = float(np.mean(fold_scores))
     if cv_auc < min_auc and not force:
@@ -257,7 +261,13 @@ def _frames(home, source: str | None, label_of, mapped_label: bool = False, as_o
         label = label_of(frame, as_of)
         from sklearn.model_selection import train_test_split
 
-        known = label.dropna()
+        # Split in an order of the rows' own values (customer tokens differ with each home's key), so the
+        # same data gives the same split, and the same model, in every home.
+        combined = frame[[c for c in frame.columns if c in FEATURE_NAMES]].join(values, how="left")
+        combined["label"] = label
+        content = pd.Series(["|".join(map(str, row)) for row in combined.itertuples(index=False)], index=combined.index)
+        stable = content.sort_values(kind="mergesort").index
+        known = label.reindex(stable).dropna()
         train_ids, holdout_ids = train_test_split(known.index, test_size=0.2, random_state=0, stratify=known)
         return (Candidate(frame.loc[train_ids], label.loc[train_ids], declared, values),
                 Candidate(frame.loc[holdout_ids], label.loc[holdout_ids], declared, values),

@@ -127,3 +127,20 @@ def test_next_best_product_and_campaign_response_are_targets_too(home, tmp_path)
     assert card["target"]["name"] == "campaign:CMP01" and card["training"]["rows"] < 400  # only those contacted
     with pytest.raises(ApplianceError, match="campaign 'NOPE' has no recorded responses"):
         training.propensity_for_home(home, "campaign:NOPE", None, folds=3)
+
+
+def test_the_same_data_trains_the_same_model_in_any_home(two_sources, tmp_path):
+    """Customer tokens differ with each home's key, so rows read in token order would train another model
+    in every home; training orders rows by their own values."""
+    from appliance.home import Home
+    from appliance.keys import Credentials, new_key_file
+    from tests.conftest import ADMIN, ADMIN_PASSWORD
+
+    key = tmp_path / "other.key"
+    new_key_file(key)
+    with Home.init(tmp_path / "other", Credentials(key_file=key), admin=ADMIN, admin_password=ADMIN_PASSWORD) as other:
+        shutil.copy(DECLARED / "contracts.yaml", other.sources_dir / "contracts.yaml")
+        other.ingestor(TESTS).ingest(other.mapping("contracts"), [DECLARED / "contracts.csv"])
+        theirs = json.loads(training.churn_for_home(other, "contracts", folds=3).read_text())
+    ours = json.loads(training.churn_for_home(two_sources, "contracts", folds=3).read_text())
+    assert ours["sha256"] == theirs["sha256"] and ours["metrics"]["cv_roc_auc"] == theirs["metrics"]["cv_roc_auc"]
