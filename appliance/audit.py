@@ -37,7 +37,7 @@ EVENTS = (
     "quarantine.read", "policy.load", "policy.change", "policy.refuse", "model.train", "model.install",
     "model.score", "export.request", "export.preview", "export.approve", "export.reject", "export.stale",
     "export.write", "job.run", "retention.purge", "subject.find", "subject.report", "subject.erase",
-    "config.change", "audit.export", "audit.checkpoint",
+    "config.change", "audit.export", "audit.checkpoint", "logout",
 )
 
 

@@ -78,6 +78,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Where signed audit checkpoints leave the box: a folder (a mounted WORM share; one file each) or "
             "syslog://host:port (UDP) or syslog+tcp://host:port. Empty: none, and audit verify says truncation "
             "cannot be ruled out."),
+    Setting("console.idle_minutes", 15, int,
+            "A console session unused for this long ends; the user signs in again.", 1, 480),
+    Setting("console.session_hours", 8, int,
+            "A console session ends this long after sign-in, however busy.", 1, 24),
     Setting("sources.dir", "sources", str,
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
     Setting("exports.outbox", "outbox", str,

@@ -447,3 +447,13 @@ def _propensity(store: Store) -> None:
         PRIMARY KEY (customer_id, as_of, target));
     CREATE INDEX propensity_scores_target ON propensity_scores(target, as_of, probability)
     """)
+
+
+@migration(7, "console sessions, kept server-side")
+def _console_sessions(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE web_sessions (
+        id_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL,
+        created_at REAL NOT NULL, last_seen REAL NOT NULL);
+    CREATE INDEX web_sessions_user ON web_sessions(user_name)
+    """)

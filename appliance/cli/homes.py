@@ -78,6 +78,32 @@ def backup(home, actor, out):
 @cli.command()
 @home_option
 @key_file_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only for now).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def serve(home_dir, key_file, host, port):
+    """Serve the web console (waitress) on this home. Loopback only until HTTPS serving is in place."""
+    import ipaddress
+
+    import waitress
+
+    from appliance.errors import ConfigError
+    from appliance.web import create_app
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(f"--host {host}: the console serves loopback addresses only for now (HTTPS for other "
+                          "addresses is not in place yet); put a TLS reverse proxy on this box in front of it")
+    with Home.open(resolve_home(home_dir), credentials_from(key_file)) as home:
+        click.echo(f"console on http://{host}:{port}/ (Ctrl-C to stop)")
+        waitress.serve(create_app(home), host=host, port=port, threads=4, ident="insight-appliance")
+
+
+@cli.command()
+@home_option
+@key_file_option
 def scheduler(home_dir, key_file):
     """Run the scheduler in the foreground (its own process): nightly pipeline, inbox, retention, by cron."""
     from appliance.jobs import scheduler as build_scheduler

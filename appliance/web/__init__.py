@@ -1,0 +1,86 @@
+"""The console: a Flask application factory with one blueprint per area (flaskr's pattern).
+
+The app holds one open home (its keys in memory, like the scheduler) and serves it on loopback through
+waitress. Security baseline on every response: a strict Content-Security-Policy (no inline script or style),
+no framing, no sniffing, no referrer to other sites, no caching of pages; CSRF tokens on every form (flask-wtf); friendly
+error pages with an incident id and never an exception's text. Sessions are server-side
+(`appliance.web.sessions`).
+"""
+
+import secrets
+import threading
+import uuid
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from appliance.web.sessions import SessionStore, StoreSessionInterface
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",  # flask-wtf checks the referrer of HTTPS forms; nothing leaves the site
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Strict-Transport-Security": "max-age=31536000",
+}
+
+
+def create_app(home, *, testing: bool = False) -> Flask:
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=secrets.token_bytes(32), TESTING=testing, WTF_CSRF_TIME_LIMIT=3600,
+                      MAX_CONTENT_LENGTH=1 << 20, SESSION_COOKIE_NAME="__Host-session")
+    app.extensions["home"] = home
+    sessions = SessionStore(home, home.settings["console.idle_minutes"] * 60,
+                            home.settings["console.session_hours"] * 3600)
+    app.extensions["sessions"] = sessions
+    app.session_interface = StoreSessionInterface(sessions)
+    CSRFProtect(app)
+    # One home, one store connection: requests take turns with it (SQLite's connection is not shared
+    # between threads at once).
+    lock = threading.Lock()
+
+    @app.before_request
+    def _one_at_a_time():
+        lock.acquire()
+        g.locked = True
+
+    @app.teardown_request
+    def _release(_exc):
+        if g.pop("locked", False):
+            lock.release()
+
+    @app.after_request
+    def _headers(response):
+        response.headers.update(SECURITY_HEADERS)
+        if response.mimetype == "text/html":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_error):
+        return render_template("errors/error.html", code=400, message="The form expired or did not come from this "
+                               "console. Reload the page and try again."), 400
+
+    for code, message in ((400, "The request could not be read."), (403, "You may not see this page."),
+                          (404, "There is no such page."), (405, "That is not how this page is used."),
+                          (413, "The request is too large.")):
+        app.register_error_handler(code, lambda _e, c=code, m=message: (
+            render_template("errors/error.html", code=c, message=m), c))
+
+    @app.errorhandler(Exception)
+    def _unexpected(_error):
+        incident = uuid.uuid4().hex[:12]
+        app.logger.error("console incident %s on %s (%s)", incident, request.path, type(_error).__name__)
+        return render_template("errors/error.html", code=500, incident=incident,
+                               message="Something went wrong on our side."), 500
+
+    from appliance.web import auth, health, overview
+
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(auth.blueprint)
+    app.register_blueprint(overview.blueprint)
+    return app
