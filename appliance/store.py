@@ -449,11 +449,12 @@ def _propensity(store: Store) -> None:
     """)
 
 
-@migration(7, "console sessions, kept server-side")
+@migration(7, "console sessions, kept server-side; each user's console language")
 def _console_sessions(store: Store) -> None:
     _run_script(store, """
     CREATE TABLE web_sessions (
         id_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL,
         created_at REAL NOT NULL, last_seen REAL NOT NULL);
-    CREATE INDEX web_sessions_user ON web_sessions(user_name)
+    CREATE INDEX web_sessions_user ON web_sessions(user_name);
+    ALTER TABLE users ADD COLUMN language TEXT
     """)

@@ -11,7 +11,9 @@ import secrets
 import threading
 import uuid
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, render_template, request, session
+from flask_babel import Babel, get_locale
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from appliance.web.sessions import SessionStore, StoreSessionInterface
@@ -29,6 +31,20 @@ SECURITY_HEADERS = {
 }
 
 
+LANGUAGES = ("zh_CN", "en")
+LANGUAGE_COOKIE = "__Host-language"
+
+
+def _language() -> str:
+    """The signed-in user's choice, else this browser's (remembered in a cookie), else the browser's
+    Accept-Language, Chinese first: zh_CN for a Chinese browser and for one that asks for neither."""
+    chosen = getattr(session, "language", None) or request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh-CN")
+    return "en" if best == "en" else "zh_CN"
+
+
 def create_app(home, *, testing: bool = False) -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=secrets.token_bytes(32), TESTING=testing, WTF_CSRF_TIME_LIMIT=3600,
@@ -39,6 +55,11 @@ def create_app(home, *, testing: bool = False) -> Flask:
     app.extensions["sessions"] = sessions
     app.session_interface = StoreSessionInterface(sessions)
     CSRFProtect(app)
+    Babel(app, locale_selector=_language, default_translation_directories="translations")
+
+    @app.context_processor
+    def _language_in_templates():
+        return {"language": str(get_locale()).replace("_", "-")}
     # One home, one store connection: requests take turns with it (SQLite's connection is not shared
     # between threads at once).
     lock = threading.Lock()
@@ -62,12 +83,12 @@ def create_app(home, *, testing: bool = False) -> Flask:
 
     @app.errorhandler(CSRFError)
     def _csrf(_error):
-        return render_template("errors/error.html", code=400, message="The form expired or did not come from this "
-                               "console. Reload the page and try again."), 400
+        return render_template("errors/error.html", code=400, message=_l(
+            "The form expired or did not come from this console. Reload the page and try again.")), 400
 
-    for code, message in ((400, "The request could not be read."), (403, "You may not see this page."),
-                          (404, "There is no such page."), (405, "That is not how this page is used."),
-                          (413, "The request is too large.")):
+    for code, message in ((400, _l("The request could not be read.")), (403, _l("You may not see this page.")),
+                          (404, _l("There is no such page.")), (405, _l("That is not how this page is used.")),
+                          (413, _l("The request is too large."))):
         app.register_error_handler(code, lambda _e, c=code, m=message: (
             render_template("errors/error.html", code=c, message=m), c))
 
@@ -76,7 +97,7 @@ def create_app(home, *, testing: bool = False) -> Flask:
         incident = uuid.uuid4().hex[:12]
         app.logger.error("console incident %s on %s (%s)", incident, request.path, type(_error).__name__)
         return render_template("errors/error.html", code=500, incident=incident,
-                               message="Something went wrong on our side."), 500
+                               message=_l("Something went wrong on our side.")), 500
 
     from appliance.web import auth, health, overview
 

@@ -4,7 +4,9 @@
 import functools
 import secrets
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+
+from flask_babel import gettext as _
 
 from appliance.errors import AccessError
 from appliance.web.sessions import COOKIE, PRE_COOKIE
@@ -33,8 +35,8 @@ def signin():
         name = request.form.get("user", "")[:64]
         try:
             actor = home.sign_in(name, request.form.get("password", "")[:1024])
-        except AccessError as refused:
-            error = refused.message  # the same words whatever the reason (the audit log keeps it)
+        except AccessError:  # the same words whatever the reason (the audit log keeps it)
+            error = _("Sign-in refused: wrong user name or password, or the account is locked or disabled.")
         else:
             session_id = current_app.extensions["sessions"].start(actor.name, actor.role, secrets.token_hex(20))
             response = redirect(url_for("overview.index"))
@@ -42,6 +44,30 @@ def signin():
             response.delete_cookie(PRE_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
             return response
     return render_template("auth/signin.html", error=error), (401 if error else 200)
+
+
+@blueprint.route("/language", methods=["POST"])
+def language():
+    """Switch the console's language: for this browser, and for the signed-in user wherever they sign in."""
+    from appliance.web import LANGUAGE_COOKIE, LANGUAGES
+
+    chosen = request.form.get("language")
+    if chosen not in LANGUAGES:
+        abort(400)
+    user = getattr(session, "user", None)
+    if user:
+        home = current_app.extensions["home"]
+        with home.store.transaction():
+            home.store.execute("UPDATE users SET language = ? WHERE name = ?", (chosen, user))
+    response = redirect(request.referrer if _same_site(request.referrer) else url_for("overview.index"))
+    response.set_cookie(LANGUAGE_COOKIE, chosen, secure=True, httponly=True, samesite="Strict", path="/",
+                        max_age=365 * 86400)
+    return response
+
+
+def _same_site(target: str | None) -> bool:
+    """Only back to a page of this console: never an open redirect."""
+    return bool(target) and target.startswith(request.host_url)
 
 
 @blueprint.route("/signout", methods=["POST"])

@@ -24,9 +24,10 @@ def _digest(session_id: str) -> str:
 class ConsoleSession(dict, SessionMixin):
     """What a request may keep in its session: the CSRF token (flask-wtf) and, once signed in, who."""
 
-    def __init__(self, session_id: str | None = None, user: str | None = None, role: str | None = None, **data):
+    def __init__(self, session_id: str | None = None, user: str | None = None, role: str | None = None,
+                 language: str | None = None, **data):
         super().__init__(**data)
-        self.session_id, self.user, self.role = session_id, user, role
+        self.session_id, self.user, self.role, self.language = session_id, user, role, language
         self.modified = False
 
 
@@ -48,7 +49,8 @@ class SessionStore:
     def find(self, session_id: str) -> ConsoleSession | None:
         """The live session with this id, or None (ended, expired, or its user disabled or given another role)."""
         rows = self.home.store.query(
-            "SELECT s.user_name, s.role, s.csrf, s.created_at, s.last_seen, u.role AS current_role, u.disabled "
+            "SELECT s.user_name, s.role, s.csrf, s.created_at, s.last_seen, u.role AS current_role, u.disabled, "
+            "u.language "
             "FROM web_sessions s LEFT JOIN users u ON u.name = s.user_name WHERE s.id_sha256 = ?",
             (_digest(session_id),))
         if not rows:
@@ -62,7 +64,7 @@ class SessionStore:
         with self.home.store.transaction():
             self.home.store.execute("UPDATE web_sessions SET last_seen = ? WHERE id_sha256 = ?",
                                     (now, _digest(session_id)))
-        return ConsoleSession(session_id, row["user_name"], row["role"], csrf_token=row["csrf"])
+        return ConsoleSession(session_id, row["user_name"], row["role"], row["language"], csrf_token=row["csrf"])
 
     def end(self, session_id: str) -> None:
         with self.home.store.transaction():

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from appliance.web import SECURITY_HEADERS, create_app
+from tests.conftest import DATA_DIR
 
 HTTPS = "https://localhost"
 SAME_SITE = {"Referer": "https://localhost/"}  # what a browser sends with a form of this site
@@ -15,6 +16,13 @@ SAME_SITE = {"Referer": "https://localhost/"}  # what a browser sends with a for
 def app(home):
     home.users().add("ana", "analyst", "analyst-password")
     return create_app(home, testing=True)
+
+
+def _english(app):
+    """A browser that asks for English (a Chinese one, or one that asks for nothing, gets Chinese)."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-GB,en;q=0.9"
+    return client
 
 
 def _csrf(client, path="/signin") -> str:
@@ -33,7 +41,7 @@ def test_health_needs_no_sign_in_and_shows_no_data(app):
 
 
 def test_pages_need_a_sign_in_and_the_cookie_is_locked_down(app, home):
-    client = app.test_client()
+    client = _english(app)
     assert client.get("/", base_url=HTTPS).headers["Location"].endswith("/signin")
     response = _sign_in(client)
     assert response.status_code == 302
@@ -48,12 +56,12 @@ def test_pages_need_a_sign_in_and_the_cookie_is_locked_down(app, home):
 
 
 def test_a_wrong_password_reads_like_any_refusal_and_is_audited(app, home):
-    client = app.test_client()
+    client = _english(app)
     response = _sign_in(client, password="not-the-password")
     assert response.status_code == 401
     assert "wrong user name or password, or the account is locked or disabled" in response.get_data(as_text=True)
-    unknown = _sign_in(app.test_client(), user="nobody")
-    assert unknown.get_data(as_text=True).count("wrong user name or password") == 1
+    unknown = _sign_in(app.test_client(), user="nobody")  # a Chinese browser
+    assert "用户名或密码错误，或账户已锁定或停用" in unknown.get_data(as_text=True)
     assert home.store.scalar("SELECT count(*) FROM audit_log WHERE event = 'login.failure'") == 2
 
 
@@ -102,7 +110,7 @@ def test_every_response_carries_the_security_headers_and_errors_show_no_internal
     def boom():
         raise RuntimeError("secret 13812345678")
 
-    client = app.test_client()
+    client = _english(app)
     for path, code in (("/signin", 200), ("/nowhere", 404), ("/boom", 500), ("/healthz", 200)):
         response = client.get(path, base_url=HTTPS)
         assert response.status_code == code
@@ -120,3 +128,44 @@ def test_serve_refuses_an_address_other_than_loopback(home_path, key_file, home)
     home.close()
     result = run_cli("serve", "--home", home_path, "--key-file", key_file, "--host", "0.0.0.0")
     assert_one_line_error(result, "--host 0.0.0.0", "loopback addresses only")
+
+
+def test_chinese_for_a_chinese_browser_switchable_and_remembered_per_user(app, home):
+    client = app.test_client()
+    chinese = client.get("/signin", base_url=HTTPS, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert "<h1>登录</h1>" in chinese.get_data(as_text=True) and 'lang="zh-Hans-CN"' in chinese.get_data(as_text=True)
+    english = app.test_client().get("/signin", base_url=HTTPS, headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert "<h1>Sign in</h1>" in english.get_data(as_text=True)
+    assert "<h1>登录</h1>" in app.test_client().get("/signin", base_url=HTTPS).get_data(as_text=True)  # no header
+    _sign_in(client)
+    switched = client.post("/language", base_url=HTTPS, headers=SAME_SITE,
+                           data={"language": "en", "csrf_token": _csrf(client, "/")})
+    assert switched.status_code == 302 and "Overview" in client.get("/", base_url=HTTPS).get_data(as_text=True)
+    assert home.store.scalar("SELECT language FROM users WHERE name = 'ana'") == "en"
+    elsewhere = app.test_client()  # another browser, which asks for Chinese: the user's choice wins
+    _sign_in(elsewhere)
+    page = elsewhere.get("/", base_url=HTTPS, headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "<h1>Overview</h1>" in page
+
+
+def test_every_string_of_the_console_has_a_chinese_translation_and_the_catalog_is_compiled():
+    from io import BytesIO
+
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.mofile import read_mo, write_mo
+    from babel.messages.pofile import read_po
+
+    web = DATA_DIR.parent.parent / "appliance" / "web"
+    found = {message for _, _, message, *_ in extract_from_dir(
+        web, [("**.py", "python"), ("templates/**.html", "jinja2")], keywords={"_": None, "_l": None, "gettext": None})}
+    with open(web / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po", "rb") as handle:
+        catalog = read_po(handle)
+    untranslated = sorted(m for m in found if not (catalog.get(m) and catalog.get(m).string))
+    assert untranslated == [], f"strings without a zh_CN translation: {untranslated}"
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    with open(web / "translations" / "zh_Hans_CN" / "LC_MESSAGES" / "messages.mo", "rb") as handle:
+        committed = read_mo(handle)
+    assert {m.id: m.string for m in read_mo(compiled) if m.id} == {m.id: m.string for m in committed if m.id}, \
+        "messages.mo is older than messages.po: run pybabel compile -d appliance/web/translations"
