@@ -99,9 +99,10 @@ def create_app(home, *, testing: bool = False) -> Flask:
         return render_template("errors/error.html", code=500, incident=incident,
                                message=_l("Something went wrong on our side.")), 500
 
-    from appliance.web import auth, health, overview
+    from appliance.web import auth, churn, health, overview
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(overview.blueprint)
+    app.register_blueprint(churn.blueprint)
     return app

@@ -27,6 +27,24 @@ def signed_in(view):
     return wrapper
 
 
+def requires(permission: str):
+    """A view for signed-in users whose role holds the permission (the same table as the command line);
+    anyone else gets 403, whatever the menus show."""
+    from appliance.access import PERMISSIONS
+
+    def decorate(view):
+        @signed_in
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if request.role not in PERMISSIONS[permission]:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 @blueprint.route("/signin", methods=["GET", "POST"])
 def signin():
     error = None

@@ -1,0 +1,53 @@
+"""The at-risk list: the latest churn scores, riskiest first, filtered by branch, segment and risk band, a
+page at a time (keyset pagination: the next page starts after the last row shown, so a page costs the same at
+any depth). Customer-level data: each page shown is in the audit log with the customers on it. No download."""
+
+from flask import Blueprint, current_app, render_template, request
+from flask_babel import get_locale
+
+from appliance.web.auth import requires
+
+blueprint = Blueprint("churn", __name__)
+PAGE = 50
+BANDS = ("high", "medium", "low")
+
+
+@blueprint.route("/churn")
+@requires("customers.read_masked")
+def at_risk():
+    home = current_app.extensions["home"]
+    store = home.store
+    as_of = store.scalar("SELECT max(as_of) FROM customer_scores")
+    band = request.args.get("band") if request.args.get("band") in BANDS else None
+    branch = request.args.get("branch", "")[:64] or None
+    segment = request.args.get("segment", type=int)
+    after_p, after_id = request.args.get("after_p", type=float), request.args.get("after_id", "")[:80]
+    clauses, params = ["s.as_of = ?"], [as_of]
+    for clause, value in (("s.risk_band = ?", band), ("c.branch = ?", branch), ("g.segment = ?", segment)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    if after_p is not None and after_id:
+        clauses.append("(s.probability < ? OR (s.probability = ? AND s.customer_id > ?))")
+        params += [after_p, after_p, after_id]
+    reasons = "s.reasons_zh" if str(get_locale()).startswith("zh") else "s.reasons_en"
+    rows = [dict(r) for r in store.query(
+        f"SELECT s.customer_id, s.probability, s.risk_band, {reasons} AS reasons, c.branch, g.segment "
+        "FROM customer_scores s JOIN customers c ON c.customer_id = s.customer_id "
+        "LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = s.as_of "
+        f"WHERE {' AND '.join(clauses)} ORDER BY s.probability DESC, s.customer_id LIMIT ?",
+        (*params, PAGE))] if as_of else []
+    import json
+
+    for row in rows:
+        row["reasons"] = json.loads(row["reasons"])
+        row["shown_id"] = row["customer_id"][:10]  # a pseudonymous token, shortened for reading
+    home.audit.record(request.user, "customer.read", page="churn.at_risk", as_of=as_of, band=band, branch=branch,
+                      segment=segment, customers=[r["customer_id"] for r in rows])
+    branches = [r[0] for r in store.query("SELECT DISTINCT branch FROM customers WHERE branch IS NOT NULL "
+                                          "ORDER BY branch")]
+    following = ({"after_p": rows[-1]["probability"], "after_id": rows[-1]["customer_id"]}
+                 if len(rows) == PAGE else None)
+    return render_template("churn/list.html", user=request.user, role=request.role, rows=rows, as_of=as_of,
+                           bands=BANDS, band=band, branches=branches, branch=branch, segment=segment,
+                           following=following)
