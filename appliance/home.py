@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import offline
-from appliance.errors import AccessError, AuditError, ConfigError, PolicyError, StoreError
+from appliance.errors import AuditError, ConfigError, PolicyError, StoreError
 from appliance.failpoints import failpoint
 from appliance.access import Actor, SignInRefused, Users, check_new_user, system
 from appliance.audit import AuditLog, public_key_pem

@@ -1,7 +1,6 @@
 """An export is written, recorded and audited together or not at all: a bundle never appears before its
 record, and a failed write removes what it started (or `export write` finishes it)."""
 
-import json
 
 import pytest
 
