@@ -239,16 +239,16 @@ def _declared_for(home, sources: list[str]):
     return list(found.values())
 
 
-def _frames(home, source: str | None, label_of, mapped_label: bool = False, as_of=None):
-    """Training and holdout candidates: a time-based split where labels come from behaviour after a date,
-    a stratified random 20% where the source has no dates. `label_of(frame, as_of)` gives each customer's
-    outcome (NaN where not knowable)."""
+def _frames(home, scope: tuple[set[str], list[str]], label_of, mapped_label: bool = False, as_of=None):
+    """Training and holdout candidates for the customers in `scope` (from `_scope`): a time-based split where
+    labels come from behaviour after a date, a stratified random 20% where the source has no dates.
+    `label_of(frame, as_of)` gives each customer's outcome (NaN where not knowable)."""
     from datetime import date, timedelta
 
     from appliance import features
     from appliance.jobs import build_features
 
-    chosen, sources = _scope(home, source)
+    chosen, sources = scope
     declared = _declared_for(home, sources)
     settings = home.settings
     latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
@@ -271,7 +271,7 @@ def _frames(home, source: str | None, label_of, mapped_label: bool = False, as_o
         train_ids, holdout_ids = train_test_split(known.index, test_size=0.2, random_state=0, stratify=known)
         return (Candidate(frame.loc[train_ids], label.loc[train_ids], declared, values),
                 Candidate(frame.loc[holdout_ids], label.loc[holdout_ids], declared, values),
-                {"as_of": as_of.isoformat()}, "random stratified 20% (the source has no activity dates)", sources)
+                {"as_of": as_of.isoformat()}, "random stratified 20% (the source has no activity dates)")
     if as_of is not None:  # learn at this point of the year, as a bank that knows its seasons would
         train_as_of = as_of
         holdout_as_of = as_of + timedelta(days=settings["features.churn_horizon_days"])
@@ -289,7 +289,7 @@ def _frames(home, source: str | None, label_of, mapped_label: bool = False, as_o
         values = features.declared_frame(home.store, frame.index.tolist(), declared)
         candidates.append(Candidate(frame, label_of(frame, day), declared, values))
     return (candidates[0], candidates[1], {"as_of": train_as_of.isoformat(), "holdout_as_of": holdout_as_of.isoformat()},
-            f"time-based: customers as of {holdout_as_of}, after the training date {train_as_of}", sources)
+            f"time-based: customers as of {holdout_as_of}, after the training date {train_as_of}")
 
 
 def source_has_activity(home, chosen: set[str]) -> bool:
@@ -304,12 +304,12 @@ def source_has_activity(home, chosen: set[str]) -> bool:
 def churn_for_home(home, source: str | None, folds: int | None, force: bool = False, as_of=None) -> Path:
     """Churn: the label mapped by the source, else behaviour after the as-of date (closing out, or going
     quiet). Trained on the built-in features and the features the source's mapping declares."""
-    chosen, _ = _scope(home, source)
+    chosen, sources = _scope(home, source)
     marks = ",".join("?" * min(len(chosen), 500))
     mapped = bool(home.store.scalar(f"SELECT count(churn_label) FROM customers WHERE customer_id IN ({marks})",
                                     list(chosen)[:500]))
-    train, holdout, window, kind, sources = _frames(home, source, lambda frame, day: frame["churn_label"], mapped,
-                                                    as_of)
+    train, holdout, window, kind = _frames(home, (chosen, sources), lambda frame, day: frame["churn_label"], mapped,
+                                           as_of)
     window["label"] = "churn: mapped by the source, else behaviour after the as-of date"
     return train_binary("churn", {"kind": "churn", "name": "churn"}, train, holdout, holdout_kind=kind,
                         window=window, folds=folds or 5, out_dir=home.path / "models", scope=sources,
@@ -322,6 +322,7 @@ def propensity_for_home(home, target: str, source: str | None, folds: int | None
     from appliance import features
 
     kind, _, name = target.partition(":")
+    scope = None  # the customers to learn from, read once: here for a declared label, else just before training
     if kind == "campaign":
         responded = {r[0]: float(r[1]) for r in home.store.query(
             "SELECT customer_id, max(responded_at IS NOT NULL) FROM campaign_responses WHERE campaign_id = ? "
@@ -341,9 +342,9 @@ def propensity_for_home(home, target: str, source: str | None, folds: int | None
             return frame.index.to_series().map(lambda c: 1.0 if c in held else 0.0)
     else:
         name = target
-        _, sources = _scope(home, source)
+        scope = _scope(home, source)
         known = {}
-        for source_name in sources:
+        for source_name in scope[1]:
             try:
                 known.update(home.mapping(source_name).declared_labels())
             except ApplianceError:
@@ -359,11 +360,12 @@ def propensity_for_home(home, target: str, source: str | None, folds: int | None
         def label_of(frame, day):
             values = features.declared_frame(home.store, frame.index.tolist(), [spec])[spec.name]
             return values.where(values.isin([0.0, 1.0]))
-    train, holdout, window, holdout_kind, sources = _frames(home, source, label_of, mapped_label=kind not in (
-        "campaign", "product"))
+    scope = scope or _scope(home, source)
+    train, holdout, window, holdout_kind = _frames(home, scope, label_of,
+                                                   mapped_label=kind not in ("campaign", "product"))
     window["label"] = f"{target}"
     return train_binary("propensity", {"kind": "propensity", "name": target}, train, holdout, holdout_kind=holdout_kind,
-                        window=window, folds=folds or 5, out_dir=home.path / "models", scope=sources,
+                        window=window, folds=folds or 5, out_dir=home.path / "models", scope=scope[1],
                         min_auc=home.settings["models.min_auc"], force=force)
 
 
@@ -448,12 +450,10 @@ def segment_profiles(frame: pd.DataFrame, labels: np.ndarray, churn: pd.Series |
 SEGMENT_LOG_FEATURES = ("recency_days", "tx_count_365", "debit_365", "balance_now", "crm_balance", "products_held",
                         "crm_products")
 STABILITY_REFITS = 10
-
-
 STABILITY_SAMPLE = 20_000  # customers the stability check refits on, at most
 
 
-def _segment_pipeline(k: int, seed: int = 0, n_init: int = 10):
+def _segment_pipeline(k: int, seed: int = 0):
     """Min-max scaling after the log transform: measured on the churn set, robust scaling of discrete features
     (products 1-4, a 0/1 flag) split customers one way in one resample and another in the next (mean ARI
     0.38-0.77); min-max held at 0.95-1.0 for 2 to 6 segments."""
@@ -463,7 +463,7 @@ def _segment_pipeline(k: int, seed: int = 0, n_init: int = 10):
     from sklearn.preprocessing import MinMaxScaler
 
     return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                     ("scale", MinMaxScaler()), ("kmeans", KMeans(n_clusters=k, n_init=n_init, random_state=seed))])
+                     ("scale", MinMaxScaler()), ("kmeans", KMeans(n_clusters=k, n_init=10, random_state=seed))])
 
 
 def bootstrap_stability(x: np.ndarray, k: int, labels: np.ndarray, refits: int = STABILITY_REFITS) -> list[float]:
