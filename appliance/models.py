@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime
+import pandas as pd
 
 from appliance.errors import ApplianceError
+from appliance.features import NONE_DAYS
 
 REASON_LABELS = {  # feature -> (中文, English)
     "recency_days": ("距上次交易天数", "days since the last transaction"),
@@ -57,8 +59,6 @@ def design(frame, names: list[str], encodings: dict, transforms: dict | None = N
     """The model's input matrix: numbers as they are, categories through the card's encoding (version 1:
     the code a category had in training; a category the model never saw is missing, which the model's
     imputer fills)."""
-    import pandas as pd
-
     columns = []
     for name in names:
         values = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
@@ -93,7 +93,6 @@ _SHARES = {"digital_share", "branch_share"}
 _CHANGES = {"balance_trend_3m", "balance_trend_6m", "balance_trend_12m"}
 _FLAGS = {"has_credit_card": (("否", "no"), ("是", "yes")), "crm_active": (("不活跃", "inactive"), ("活跃", "active")),
           "is_female": (("男", "male"), ("女", "female"))}
-NONE_DAYS = 9999
 
 
 def words(feature: str, value: float, *, categories: dict[float, str] | None = None,
@@ -170,6 +169,9 @@ class Model:
         self.features: list[str] = self.card["features"]
         self.encodings: dict = self.card.get("encodings", {})
         self._info = {i["name"]: i for i in self.card.get("feature_info", [])}
+        # Code -> category per encoded feature, for naming a reason's value without rebuilding it per customer.
+        self._categories = {name: {float(code): category for category, code in encoding["codes"].items()}
+                            for name, encoding in self.encodings.items() if encoding.get("codes")}
         # The sources whose customers it was trained for (cards before scopes: every customer).
         self.scope: list[str] | None = (self.card.get("scope") or {}).get("sources")
         self.typical = np.array([self.card["typical"][f] for f in self.features], dtype=np.float32)
@@ -205,12 +207,10 @@ class Model:
     def _describe(self, j: int, value: float) -> tuple[tuple[str, str], tuple[str, str]]:
         name = self.features[j]
         info = self._info.get(name, {})
-        codes = self.encodings.get(name, {}).get("codes")
-        categories = {float(code): category for category, code in codes.items()} if codes else None
         label = REASON_LABELS.get(name) or (info.get("source_column") or name,) * 2
         if name == "region_code":  # older models kept the region as a number: name the feature, not the number
             return label, ("", "")
-        return label, words(name, value, categories=categories, unit=info.get("unit"))
+        return label, words(name, value, categories=self._categories.get(name), unit=info.get("unit"))
 
     def reasons(self, x: np.ndarray, top: int = 3, probabilities: np.ndarray | None = None,
                 cut_offs: tuple[float, float] | None = None) -> list[list[Reason]]:
