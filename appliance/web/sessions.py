@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from flask.sessions import SessionInterface, SessionMixin
 
 COOKIE = "__Host-session"
+PRE_COOKIE = "__Host-presession"  # the sign-in form's CSRF token, before a session exists
 
 
 def _digest(session_id: str) -> str:
@@ -58,8 +59,10 @@ class SessionStore:
         row, now = rows[0], time.time()
         if (row["disabled"] is None or row["disabled"] or row["current_role"] != row["role"]
                 or now - row["last_seen"] > self.idle_seconds or now - row["created_at"] > self.absolute_seconds):
-            self.end_user(row["user_name"]) if row["disabled"] or row["current_role"] != row["role"] else self.end(
-                session_id)
+            if row["disabled"] or row["current_role"] != row["role"]:
+                self.end_user(row["user_name"])  # the user changed: every session of theirs goes
+            else:
+                self.end(session_id)
             return None
         with self.home.store.transaction():
             self.home.store.execute("UPDATE web_sessions SET last_seen = ? WHERE id_sha256 = ?",
@@ -98,6 +101,3 @@ class StoreSessionInterface(SessionInterface):
         secure = dict(secure=True, httponly=True, samesite="Strict", path="/")
         if session.session_id is None and "csrf_token" in session:
             response.set_cookie(PRE_COOKIE, session["csrf_token"], **secure)
-
-
-PRE_COOKIE = "__Host-presession"  # the sign-in form's CSRF token, before a session exists
