@@ -224,7 +224,6 @@ class Prepared:
     tables: dict[str, tuple[list[str], list[tuple]]] = field(default_factory=dict)
     scanned: dict[str, int] = field(default_factory=dict)  # column -> values sampled
     pii: list[tuple[str, str, float]] = field(default_factory=list)  # (column, entity type, score) per finding
-    content_keyed: set[str] = field(default_factory=set)  # tables whose key the source lacks (made from content)
 
 
 @dataclass
@@ -290,7 +289,6 @@ def _prepare(spec: FileSpec, namespace: str, chunk: Chunk) -> Prepared:
     for table, columns in _protected_tables(protection, namespace, spec, raw, typed, out.vault).items():
         names = list(columns)
         out.tables[table] = (names, list(zip(*(_python_values(columns[n]) for n in names))))
-    out.content_keyed = spec.keyless_tables()
     return out
 
 
@@ -468,8 +466,9 @@ class Ingestor:
                 report.batch_id = batch_id
                 for path, spec, file_report, handle in opened:
                     jobs = ((spec, mapping.id_namespace, chunk) for chunk in handle.chunks)
+                    content_keyed = spec.keyless_tables()  # tables whose key the source lacks (made from content)
                     for prepared in preparer.map(jobs):
-                        self._write(mapping.name, file_report, batch_id, prepared, report.table_counts)
+                        self._write(mapping.name, file_report, batch_id, prepared, content_keyed, report.table_counts)
                         failpoint("ingest.chunk_written")
                     self._refuse_if_mostly_bad(file_report)
                     self._refuse_if_pii_is_kept(file_report, spec)
@@ -541,7 +540,7 @@ class Ingestor:
                     f"{report.name}: column '{column}' is stored as it is (class {data_class}) but holds {entity} "
                     f"({hits} of {sampled} sampled values); map it with protect: token or drop, or fix the export")
 
-    def _write(self, source: str, report: FileReport, batch_id: int, prepared: Prepared,
+    def _write(self, source: str, report: FileReport, batch_id: int, prepared: Prepared, content_keyed: set[str],
                table_counts: Counter) -> None:
         report.scanned.update(prepared.scanned)
         for column, entity, score in prepared.pii:
@@ -562,7 +561,7 @@ class Ingestor:
         if prepared.vault:
             self.vault.put_sealed(prepared.vault)
         for table, (names, rows) in prepared.tables.items():
-            if table in prepared.content_keyed:
+            if table in content_keyed:
                 rows = self._count_duplicates(report, table, names, rows)
             self._upsert(table, names, rows, source, batch_id)
             table_counts[table] += len(rows)
