@@ -18,7 +18,7 @@ from appliance import offline
 from appliance.errors import AuditError, ConfigError, PolicyError, StoreError
 from appliance.failpoints import failpoint
 from appliance.access import Actor, SignInRefused, Users, check_new_user, system
-from appliance.audit import AuditLog, public_key_pem
+from appliance.audit import AuditLog, Checkpoint, public_key_pem
 from appliance.ingest import Ingestor
 from appliance.keys import Credentials, Keyring
 from appliance.mapping import SourceMapping, find_mapping
@@ -322,8 +322,9 @@ class Home:
 
         return parse_target(self.settings["audit.checkpoint_target"], self.path)
 
-    def ship_checkpoint(self, actor: Actor | str) -> str:
-        """Sign the audit log's head and send it off the box; the entry says where it went."""
+    def ship_checkpoint(self, actor: Actor | str) -> tuple[Checkpoint, str]:
+        """Sign the audit log's head and send it off the box; the entry says where it went. Returns the
+        checkpoint and where it went."""
         from appliance.checkpoints import ship
 
         target = self.checkpoint_target()
@@ -333,7 +334,7 @@ class Home:
         checkpoint = self.audit.checkpoint()
         where = ship(checkpoint, target)
         self.audit.record(actor, "audit.checkpoint", count=checkpoint.count, to=where)
-        return where
+        return checkpoint, where
 
     def verify_audit(self, extra=()):
         """The chain checked against the stored checkpoints, those given, and those the off-box target holds;

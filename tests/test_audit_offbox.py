@@ -32,7 +32,7 @@ def test_a_rewritten_and_resigned_tail_is_caught_by_the_off_box_copy(home, home_
     home.close()
     with _with_target(home_path, key_file, str(worm)) as opened:
         _fill(opened, 20)
-        where = opened.ship_checkpoint(system("tests"))
+        _, where = opened.ship_checkpoint(system("tests"))
         assert where.startswith("folder worm/checkpoint-")
         shipped = sorted(worm.glob("checkpoint-*.json"))
         assert len(shipped) == 1 and oct(shipped[0].stat().st_mode)[-3:] == "444"
@@ -70,10 +70,26 @@ def test_checkpoints_go_to_a_remote_syslog_receiver(home, home_path, key_file):
     home.close()
     try:
         with _with_target(home_path, key_file, f"syslog://127.0.0.1:{port}") as opened:
-            assert opened.ship_checkpoint(system("tests")) == f"syslog 127.0.0.1:{port}"
+            _, where = opened.ship_checkpoint(system("tests"))
+            assert where == f"syslog 127.0.0.1:{port}"
             message = receiver.recv(65536).decode("utf-8")
             checkpoint = json.loads(message[message.index("{"):].strip("\x00\n"))
             assert checkpoint["count"] >= 1 and checkpoint["signature"]
             assert "the checkpoint target holds none the appliance can read back" in opened.verify_audit().message
     finally:
         receiver.close()
+
+
+def test_cli_checkpoint_prints_the_checkpoint_it_sent(tmp_path, key_file):
+    from tests.conftest import run_cli
+
+    home_path = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home_path, env_extra=env, check=True)
+    worm = tmp_path / "worm"
+    worm.mkdir()
+    (home_path / "config.yaml").write_text(f"audit.checkpoint_target: '{worm}'\n", encoding="utf-8")
+    result = run_cli("audit", "checkpoint", "--home", home_path, env_extra=env, check=True)
+    assert result.stderr.startswith("sent to folder worm/checkpoint-")
+    [shipped] = worm.glob("checkpoint-*.json")
+    assert json.loads(result.stdout) == json.loads(shipped.read_text(encoding="utf-8"))

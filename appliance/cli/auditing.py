@@ -52,8 +52,8 @@ def audit_checkpoint(home, actor, out):
     import json
 
     if home.checkpoint_target() is not None:
-        click.echo(f"sent to {home.ship_checkpoint(actor)}", err=True)
-        checkpoint = home.audit.stored_checkpoints()[-1]
+        checkpoint, where = home.ship_checkpoint(actor)
+        click.echo(f"sent to {where}", err=True)
     else:
         home.audit.record(actor, "audit.checkpoint")
         checkpoint = home.audit.checkpoint()
