@@ -2,6 +2,8 @@
 page at a time (keyset pagination: the next page starts after the last row shown, so a page costs the same at
 any depth). Customer-level data: each page shown is in the audit log with the customers on it. No download."""
 
+import json
+
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import get_locale
 
@@ -37,8 +39,6 @@ def at_risk():
         "LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = s.as_of "
         f"WHERE {' AND '.join(clauses)} ORDER BY s.probability DESC, s.customer_id LIMIT ?",
         (*params, PAGE))] if as_of else []
-    import json
-
     for row in rows:
         row["reasons"] = json.loads(row["reasons"])
         row["shown_id"] = row["customer_id"][:10]  # a pseudonymous token, shortened for reading
