@@ -113,6 +113,11 @@ class Users:
         return [dict(r) for r in self.store.query(
             "SELECT name, role, disabled, failed_attempts, locked_until, created_at FROM users ORDER BY name")]
 
+    def actor(self, name: str) -> Actor:
+        """The user as an actor (their role now, and whether their password is still one an admin set)."""
+        user = self._get(name)
+        return Actor(name, user["role"], one_time_password=bool(user["password_set_by"]))
+
     def _get(self, name: str):
         row = self.store.query("SELECT * FROM users WHERE name = ?", (name,))
         if not row:

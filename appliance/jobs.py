@@ -86,7 +86,8 @@ def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[di
     segments model exists; each model run in the audit log, drift measured per model. Returns (customers
     given churn scores, the drift summaries by model, segment profiles)."""
     from appliance.models import Model
-    from appliance.scoring import assign_segments, by_narrowest_scope, current_card, current_cards, score
+    from appliance.scoring import (assign_segments, by_narrowest_scope, current_card, current_cards, score,
+                                   summarise_risk)
 
     settings, models = home.settings, home.path / "models"
     cut_offs = (settings["scoring.risk_medium"], settings["scoring.risk_high"])
@@ -98,6 +99,7 @@ def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[di
         score(home.store, churn, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], claimed=claimed,
               first=position == 0)
         drift[churn.card["onnx_file"]] = churn.card["drift"][-1]
+    summarise_risk(home.store, as_of)
     for card in current_cards(models, "propensity"):
         model = Model(card)
         home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=as_of.isoformat(),
@@ -162,22 +164,24 @@ SCHEDULED = {"nightly": "schedule.nightly", "inbox": "schedule.inbox", "retentio
              "checkpoint": "schedule.checkpoint"}
 
 
-def run_scheduled(home_path: Path, credentials, job: str) -> None:
-    """One scheduled run, in the scheduler's process: opens the home, runs, records; never raises."""
+def run_scheduled(home_path: Path, credentials, job: str, actor: Actor | None = None) -> None:
+    """One run, in the scheduler's process or a console's thread ("run now", as the person who asked): opens
+    the home on its own connection, runs, records; never raises."""
     from appliance.home import Home
 
+    actor = actor or system("scheduler")
     try:
-        with Home.open(home_path, credentials) as home, recorded(home, job, system("scheduler")) as outcome:
+        with Home.open(home_path, credentials) as home, recorded(home, job, actor) as outcome:
             if job == "nightly":
-                outcome["rows"] = nightly(home, date.today(), system("scheduler"))
+                outcome["rows"] = nightly(home, date.today(), actor)
             elif job == "inbox":
                 outcome["rows"] = inbox(home)
             elif job == "checkpoint":
                 if home.checkpoint_target() is not None:
-                    home.ship_checkpoint(system("scheduler"))
+                    home.ship_checkpoint(actor)
                 outcome["rows"] = 0
             else:
-                outcome["rows"] = sum(retention(home, date.today(), system("scheduler")).values())
+                outcome["rows"] = sum(retention(home, date.today(), actor).values())
     # Recorded in job_runs already; the scheduler keeps running.
     except Exception:  # noqa: BLE001 # nosec B110
         pass

@@ -108,6 +108,16 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
     return len(frame)
 
 
+def summarise_risk(store: Store, as_of: date) -> None:
+    """The date's churn scores counted in tenths of probability and by risk band, for the console's histogram
+    and risk figures (one pass here instead of one per page view)."""
+    day = as_of.isoformat()
+    with store.transaction():
+        store.execute("DELETE FROM risk_summaries WHERE as_of = ?", (day,))
+        store.execute("INSERT INTO risk_summaries SELECT as_of, min(CAST(probability * 10 AS INTEGER), 9), risk_band, "
+                      "count(*) FROM customer_scores WHERE as_of = ? GROUP BY 2, 3", (day,))
+
+
 def assign_segments(store: Store, model: Model, as_of: date) -> list[dict]:
     """Each customer's segment as of the date, and the segments' profiles recomputed on today's customers
     (sizes, RFM, products, churn rate from the mapped label or the churn scores); replaced whole per date."""

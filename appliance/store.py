@@ -458,3 +458,20 @@ def _console_sessions(store: Store) -> None:
     CREATE INDEX web_sessions_user ON web_sessions(user_name);
     ALTER TABLE users ADD COLUMN language TEXT
     """)
+
+
+@migration(8, "aggregates the console reads, precomputed by the pipeline: tag overlaps, lifecycle flows, risk "
+              "histograms; churn scores indexed in at-risk order")
+def _tag_summaries(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE tag_overlaps (
+        as_of TEXT NOT NULL, first TEXT NOT NULL, second TEXT NOT NULL, customers INTEGER NOT NULL,
+        PRIMARY KEY (as_of, first, second));
+    CREATE TABLE lifecycle_flows (
+        as_of TEXT NOT NULL, previous_as_of TEXT, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL,
+        customers INTEGER NOT NULL, PRIMARY KEY (as_of, from_stage, to_stage));
+    CREATE TABLE risk_summaries (
+        as_of TEXT NOT NULL, bin INTEGER NOT NULL, risk_band TEXT NOT NULL, customers INTEGER NOT NULL,
+        PRIMARY KEY (as_of, bin, risk_band));
+    CREATE INDEX customer_scores_rank ON customer_scores(as_of, probability DESC, customer_id)
+    """)

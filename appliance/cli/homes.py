@@ -96,9 +96,10 @@ def serve(home_dir, key_file, host, port):
     if not loopback:
         raise ConfigError(f"--host {host}: the console serves loopback addresses only for now (HTTPS for other "
                           "addresses is not in place yet); put a TLS reverse proxy on this box in front of it")
-    with Home.open(resolve_home(home_dir), credentials_from(key_file)) as home:
+    credentials = credentials_from(key_file)
+    with Home.open(resolve_home(home_dir), credentials) as home:
         click.echo(f"console on http://{host}:{port}/ (Ctrl-C to stop)")
-        waitress.serve(create_app(home), host=host, port=port, threads=4, ident="insight-appliance")
+        waitress.serve(create_app(home, credentials=credentials), host=host, port=port, threads=4, ident="insight-appliance")
 
 
 @cli.command()

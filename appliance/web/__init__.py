@@ -45,11 +45,14 @@ def _language() -> str:
     return "en" if best == "en" else "zh_CN"
 
 
-def create_app(home, *, testing: bool = False) -> Flask:
+def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
+    """The console on an open home. With the home's credentials it can also start jobs in the background
+    ("run now"), each on a connection of its own."""
     app = Flask(__name__)
     app.config.update(SECRET_KEY=secrets.token_bytes(32), TESTING=testing, WTF_CSRF_TIME_LIMIT=3600,
                       MAX_CONTENT_LENGTH=1 << 20, SESSION_COOKIE_NAME="__Host-session")
     app.extensions["home"] = home
+    app.extensions["credentials"] = credentials
     sessions = SessionStore(home, home.settings["console.idle_minutes"] * 60,
                             home.settings["console.session_hours"] * 3600)
     app.extensions["sessions"] = sessions
@@ -99,10 +102,12 @@ def create_app(home, *, testing: bool = False) -> Flask:
         return render_template("errors/error.html", code=500, incident=incident,
                                message=_l("Something went wrong on our side.")), 500
 
-    from appliance.web import auth, churn, health, overview
+    from appliance.web import auth, churn, customers, health, insights, overview
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(overview.blueprint)
     app.register_blueprint(churn.blueprint)
+    app.register_blueprint(customers.blueprint)
+    app.register_blueprint(insights.blueprint)
     return app

@@ -2,29 +2,10 @@
 customers, filters and keyset paging, and that no raw PII reaches the page."""
 
 import json
-import shutil
-from datetime import date, timedelta
 
 import pandas as pd
-import pytest
 
-from appliance.jobs import nightly
-from appliance.web import create_app
-from tests.conftest import ROOT, TESTS
 from tests.web.test_console import HTTPS, _english, _sign_in
-
-
-@pytest.fixture
-def scored(home, demo_dir):
-    home.ingestor(TESTS).ingest(home.mapping("demo"), [demo_dir])
-    (home.path / "models").mkdir()
-    for path in (ROOT / "models").glob("*-*.*"):
-        shutil.copy(path, home.path / "models" / path.name)
-    as_of = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(1)
-    nightly(home, as_of, TESTS)
-    for name, role in (("sam", "staff"), ("ana", "analyst")):
-        home.users().add(name, role, f"{name}-password-1")
-    return home, create_app(home, testing=True)
 
 
 def test_staff_see_the_list_and_an_admin_gets_403(scored):
