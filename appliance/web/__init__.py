@@ -11,12 +11,12 @@ import secrets
 import threading
 import uuid
 
-from flask import Flask, g, render_template, request, session
+from flask import Flask, render_template, request, session
 from flask_babel import Babel, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from appliance.web.sessions import SessionStore, StoreSessionInterface
+from appliance.web.sessions import STORELESS, SessionStore, StoreSessionInterface
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -45,6 +45,22 @@ def _language() -> str:
     return "en" if best == "en" else "zh_CN"
 
 
+class _OneAtATime:
+    """One home, one store connection: requests that read the store take turns with it, from the session's
+    lookup to its save (SQLite's connection is not shared between threads at once). Static files, which never
+    touch the store, are served beside them."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith(STORELESS):
+            return self.wsgi_app(environ, start_response)
+        with self.lock:
+            return self.wsgi_app(environ, start_response)
+
+
 def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
     """The console on an open home. With the home's credentials it can also start jobs in the background
     ("run now"), each on a connection of its own."""
@@ -63,19 +79,7 @@ def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
     @app.context_processor
     def _language_in_templates():
         return {"language": str(get_locale()).replace("_", "-")}
-    # One home, one store connection: requests take turns with it (SQLite's connection is not shared
-    # between threads at once).
-    lock = threading.Lock()
-
-    @app.before_request
-    def _one_at_a_time():
-        lock.acquire()
-        g.locked = True
-
-    @app.teardown_request
-    def _release(_exc):
-        if g.pop("locked", False):
-            lock.release()
+    app.wsgi_app = _OneAtATime(app.wsgi_app)
 
     @app.after_request
     def _headers(response):
@@ -83,6 +87,10 @@ def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
         if response.mimetype == "text/html":
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.route("/favicon.ico")
+    def _favicon():  # browsers ask for it whatever the page says
+        return app.send_static_file("favicon.svg")
 
     @app.errorhandler(CSRFError)
     def _csrf(_error):

@@ -49,7 +49,10 @@ def _view(home, customer: dict, revealed: dict | None = None, reveal_error: str 
         "AND q.target = p.target) ORDER BY target", (cid,))]
     segment = store.query("SELECT segment, as_of FROM customer_segments WHERE customer_id = ? ORDER BY as_of DESC "
                           "LIMIT 1", (cid,))
-    tags = [r[0] for r in store.query(
+    from appliance.web.insights import tag_names
+
+    names = tag_names()
+    tags = [names.get(r[0], r[0]) for r in store.query(
         "SELECT tag FROM customer_tags WHERE customer_id = ? AND as_of = (SELECT max(as_of) FROM customer_tags "
         "WHERE customer_id = ?) ORDER BY tag", (cid, cid))]
     accounts = [dict(r) for r in store.query(

@@ -61,7 +61,7 @@ def segments():
                  highlight=request.args.get("segment", type=int), chart=chart)
 
 
-def _tag_names() -> dict[str, str]:
+def tag_names() -> dict[str, str]:
     home = current_app.extensions["home"]
     rules = home.path / "tags.yaml"
     tags, stages = tagging.load_rules(rules if rules.exists() else tagging.SHIPPED)
@@ -74,7 +74,7 @@ def _tag_names() -> dict[str, str]:
 @signed_in
 def tags():
     as_of = _as_of("tag_overlaps")
-    names = _tag_names()
+    names = tag_names()
     counts = [(tag, names.get(tag, tag), n) for tag, n in _store().query(
         "SELECT first, customers FROM tag_overlaps WHERE as_of = ? AND first = second AND first NOT LIKE "
         "'lifecycle:%' ORDER BY customers DESC, first", (as_of,))] if as_of else []
@@ -94,7 +94,7 @@ def tags():
 @signed_in
 def lifecycle():
     as_of = _as_of("lifecycle_flows")
-    names = _tag_names()
+    names = tag_names()
     flows = [dict(r) for r in _store().query(
         "SELECT previous_as_of, from_stage, to_stage, customers FROM lifecycle_flows WHERE as_of = ? "
         "ORDER BY customers DESC", (as_of,))] if as_of else []

@@ -16,6 +16,7 @@ from flask.sessions import SessionInterface, SessionMixin
 
 COOKIE = "__Host-session"
 PRE_COOKIE = "__Host-presession"  # the sign-in form's CSRF token, before a session exists
+STORELESS = ("/static/", "/favicon.ico")  # paths served without reading the store
 
 
 def _digest(session_id: str) -> str:
@@ -87,6 +88,8 @@ class StoreSessionInterface(SessionInterface):
         self.sessions = sessions
 
     def open_session(self, app, request):
+        if request.path.startswith(STORELESS):  # static files: no session, so no store and no wait for it
+            return ConsoleSession()
         session_id = request.cookies.get(COOKIE)
         found = self.sessions.find(session_id) if session_id else None
         if found is not None:

@@ -64,7 +64,9 @@
     var data = JSON.parse(source.textContent);
     if (!kinds[data.kind]) { return; }
     var chart = echarts.init(box, null, { renderer: "svg" });
-    chart.setOption(kinds[data.kind](data));
+    var option = kinds[data.kind](data);
+    option.animation = false;  // figures, not a show: drawn at once, the same in every screenshot
+    chart.setOption(option);
     box.setAttribute("data-drawn", data.kind);
     window.addEventListener("resize", function () { chart.resize(); });
   });
