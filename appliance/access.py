@@ -156,7 +156,17 @@ class Users:
     def _active_admins(self) -> int:
         return self.store.scalar("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0")
 
-    def authenticate(self, name: str, password: str) -> Actor:
+    def failed(self, name: str) -> bool:
+        """One more failed attempt (a wrong password or second-factor code); True when it locks the account."""
+        failures = self._get(name)["failed_attempts"] + 1
+        locked = (_now() + self.lockout).isoformat(timespec="seconds") if failures >= self.max_failures else None
+        self._update(name, failed_attempts=0 if locked else failures, locked_until=locked)
+        return locked is not None
+
+    def succeeded(self, name: str) -> None:
+        self._update(name, failed_attempts=0, locked_until=None)
+
+    def authenticate(self, name: str, password: str, *, final: bool = True) -> Actor:
         """The user, if the password is right and the account usable. Failures count towards a lockout; the
         message never says whether the name or the password was wrong."""
         row = self.store.query("SELECT * FROM users WHERE name = ?", (name,))
@@ -175,11 +185,11 @@ class Users:
         try:
             _HASHER.verify(user["password_hash"], password)
         except (VerificationError, InvalidHashError):
-            failures = user["failed_attempts"] + 1
-            locked = (_now() + self.lockout).isoformat(timespec="seconds") if failures >= self.max_failures else None
-            self._update(name, failed_attempts=0 if locked else failures, locked_until=locked)
+            locked = self.failed(name)
             raise SignInRefused("wrong password" + (", now locked" if locked else "")) from None
-        if user["failed_attempts"] or user["locked_until"]:
+        # With a second factor still due (`final` false) the count stands until that succeeds too: a right
+        # password must not buy more guesses at the code.
+        if final and (user["failed_attempts"] or user["locked_until"]):
             self._update(name, failed_attempts=0, locked_until=None)
         if _HASHER.check_needs_rehash(user["password_hash"]):
             self._update(name, password_hash=_HASHER.hash(password))

@@ -32,12 +32,13 @@ PACK_FORMAT = 1
 _SIGNATURE_PREFIX = b"\nsignature: "
 
 EVENTS = (
-    "init", "keys.rotate", "keys.passwd", "store.backup", "store.backup.refused", "user.add", "user.disable", "user.enable", "user.passwd",
-    "user.role", "login.success", "login.failure", "customer.read", "vault.reveal", "vault.reveal.refused", "ingest.batch",
+    "init", "keys.rotate", "keys.passwd", "store.backup", "store.backup.refused", "user.add", "user.disable",
+    "user.enable", "user.passwd", "user.role", "user.second_factor.reset", "login.success", "login.second_factor",
+    "login.failure", "customer.read", "vault.reveal", "vault.reveal.refused", "ingest.batch",
     "quarantine.read", "policy.load", "policy.change", "policy.refuse", "model.train", "model.install",
     "model.score", "export.request", "export.preview", "export.approve", "export.reject", "export.stale",
     "export.write", "job.run", "job.requested", "retention.purge", "subject.find", "subject.report", "subject.erase",
-    "config.change", "audit.export", "audit.checkpoint", "logout",
+    "config.change", "audit.export", "audit.checkpoint", "logout", "api_token.create", "api_token.revoke",
 )
 
 

@@ -158,12 +158,12 @@ class Home:
     def close(self) -> None:
         self.store.close()
 
-    def sign_in(self, name: str, password: str) -> Actor:
+    def sign_in(self, name: str, password: str, *, second_factor_due: bool = False) -> Actor:
         """Authenticate a person; success and failure both go to the audit log."""
         failure = None
         with self.store.transaction():
             try:
-                actor = self.users().authenticate(name, password)
+                actor = self.users().authenticate(name, password, final=not second_factor_due)
             except SignInRefused as exc:
                 failure = exc
                 self.audit.record(f"unauthenticated:{name}", "login.failure", user=name, reason=exc.reason)
@@ -262,6 +262,11 @@ class Home:
 
     def tokenizer(self) -> Tokenizer:
         return Tokenizer(self.keyring.token_key)
+
+    def second_factor(self):
+        from appliance.second_factor import SecondFactor
+
+        return SecondFactor(self.store, self.keyring.vault_key)
 
     def vault(self) -> Vault:
         return Vault(self.store, self.keyring.vault_key)

@@ -82,6 +82,11 @@ SETTINGS: tuple[Setting, ...] = (
             "A console session unused for this long ends; the user signs in again.", 1, 480),
     Setting("console.session_hours", 8, int,
             "A console session ends this long after sign-in, however busy.", 1, 24),
+    Setting("console.tls_certificate", "", str,
+            "The bank's certificate (PEM) for the console on addresses other than loopback; relative to the home "
+            "or absolute. Empty: the box's own, made at init (tls/ in the home)."),
+    Setting("console.tls_key", "", str,
+            "The private key (PEM, unencrypted, readable by the service only) of console.tls_certificate."),
     Setting("sources.dir", "sources", str,
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
     Setting("exports.outbox", "outbox", str,

@@ -475,3 +475,19 @@ def _tag_summaries(store: Store) -> None:
         PRIMARY KEY (as_of, bin, risk_band));
     CREATE INDEX customer_scores_rank ON customer_scores(as_of, probability DESC, customer_id)
     """)
+
+
+@migration(9, "a second factor (TOTP) for the console: each user's sealed secret, and sessions waiting for it; "
+              "API tokens, kept as hashes; customers indexed by branch (the console's branch filter)")
+def _second_factor(store: Store) -> None:
+    _run_script(store, """
+    ALTER TABLE users ADD COLUMN totp_sealed BLOB;
+    ALTER TABLE users ADD COLUMN totp_pending BLOB;
+    ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+    ALTER TABLE web_sessions ADD COLUMN pending TEXT;
+    CREATE TABLE api_tokens (
+        token_sha256 TEXT PRIMARY KEY, token_id TEXT NOT NULL UNIQUE, user_name TEXT NOT NULL, label TEXT NOT NULL,
+        created_at TEXT NOT NULL, expires_at TEXT NOT NULL, last_used_at TEXT, revoked_at TEXT);
+    CREATE INDEX api_tokens_user ON api_tokens(user_name);
+    CREATE INDEX customers_branch ON customers(branch)
+    """)

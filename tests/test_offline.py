@@ -57,4 +57,5 @@ def test_demo_pipeline_runs_offline_and_writes_only_where_it_should(tmp_path):
     assert sorted(p.relative_to(user_home) for p in user_home.rglob("*")) == []
     assert sorted(p.name for p in work.iterdir()) == ["demo"]
     assert sorted(p.name for p in (work / "demo").iterdir()) == [
-        "admin.password", "data", "demo.analyst.password", "demo.key", "demo.officer.password", "home"]
+        "admin.password", "data", "demo.analyst.password", "demo.key", "demo.officer.password", "demo.staff.password",
+        "home"]

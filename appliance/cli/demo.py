@@ -171,6 +171,7 @@ def demo(directory, customers, seed):
         click.echo("   store: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         _demo_insights(home, data)
         _demo_export(home, root)
+        _demo_user(home, root, "demo.staff", "staff")
         entries = home.audit.verify()
         click.echo(f"6. audit log: {entries.message}")
     click.echo(f"Done. Explore with: .venv/bin/appliance status --home {home_path} --key-file {key}\n"
@@ -179,3 +180,11 @@ def demo(directory, customers, seed):
                f"  exports, as the compliance officer: APPLIANCE_USER=demo.officer "
                f"APPLIANCE_USER_PASSWORD=$(cat {root / 'demo.officer.password'}) .venv/bin/appliance export list "
                f"--home {home_path} --key-file {key}")
+    click.echo(f"The web console: .venv/bin/appliance serve --home {home_path} --key-file {key}, then open "
+               "http://127.0.0.1:8080/ and sign in as\n"
+               f"  demo.staff (branch staff), password in {root / 'demo.staff.password'}\n"
+               f"  demo.analyst (analyst), password in {root / 'demo.analyst.password'}\n"
+               f"  demo.officer (compliance), password in {root / 'demo.officer.password'}\n"
+               f"  admin (IT), password in {password_file}\n"
+               "  compliance and admin enrol a second factor at their first sign-in: scan the QR code with an "
+               "authenticator app (FreeOTP, Google Authenticator; it works offline)")

@@ -28,8 +28,12 @@ def init(home_dir, key_file, new_key_file, admin):
     credentials = credentials_from(key_file, new=True)
     admin_password = secret("APPLIANCE_ADMIN_PASSWORD", f"Password for the first admin '{admin}'", confirm=True)
     with Home.init(path, credentials, admin=admin, admin_password=admin_password) as home:
+        from appliance.web.tls import make_self_signed
+
+        certificate, _key = make_self_signed(home.path)
         click.echo(f"initialised {path} (store schema v{home.store.schema_version()}, "
-                   f"key-encryption key from a {home.keyring.kek_kind})")
+                   f"key-encryption key from a {home.keyring.kek_kind}); the console's own TLS certificate: "
+                   f"{certificate}")
 
 
 @cli.command()
@@ -78,28 +82,34 @@ def backup(home, actor, out):
 @cli.command()
 @home_option
 @key_file_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only for now).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Loopback: plain HTTP for this box only. Any other: HTTPS only.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 def serve(home_dir, key_file, host, port):
-    """Serve the web console (waitress) on this home. Loopback only until HTTPS serving is in place."""
+    """Serve the web console on this home: waitress on loopback; on any other address HTTPS only (gunicorn),
+    with the bank's certificate (settings console.tls_certificate, console.tls_key) or the box's own."""
     import ipaddress
 
-    import waitress
-
-    from appliance.errors import ConfigError
     from appliance.web import create_app
 
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = False
-    if not loopback:
-        raise ConfigError(f"--host {host}: the console serves loopback addresses only for now (HTTPS for other "
-                          "addresses is not in place yet); put a TLS reverse proxy on this box in front of it")
+        raise click.BadParameter(f"{host} is not an IP address (or localhost)", param_hint="--host") from None
     credentials = credentials_from(key_file)
     with Home.open(resolve_home(home_dir), credentials) as home:
-        click.echo(f"console on http://{host}:{port}/ (Ctrl-C to stop)")
-        waitress.serve(create_app(home, credentials=credentials), host=host, port=port, threads=4, ident="insight-appliance")
+        app = create_app(home, credentials=credentials)
+        if loopback:
+            import waitress
+
+            click.echo(f"console on http://{host}:{port}/ (this box only; Ctrl-C to stop)")
+            waitress.serve(app, host=host, port=port, threads=4, ident="insight-appliance")
+        else:
+            from appliance.web.tls import certificate_for, serve_https
+
+            certificate, key = certificate_for(home)
+            click.echo(f"console on https://{host}:{port}/ with certificate {certificate} (Ctrl-C to stop)")
+            serve_https(app, host, port, certificate, key)
 
 
 @cli.command()

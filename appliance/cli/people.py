@@ -59,6 +59,19 @@ def user_enable(home, actor, name):
     click.echo(f"user '{name}' enabled")
 
 
+@user.command("reset-second-factor")
+@acting("users.manage")
+@click.argument("name")
+def user_reset_second_factor(home, actor, name):
+    """Forget a user's console second factor (a lost phone): they enrol a new one at their next sign-in."""
+    with home.store.transaction():
+        home.users().actor(name)  # refuses an unknown name
+        home.second_factor().reset(name)
+        ended = home.store.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,)).rowcount
+        home.audit.record(actor, "user.second_factor.reset", user=name, sessions_ended=ended)
+    click.echo(f"user '{name}': second factor reset; they enrol again at their next console sign-in")
+
+
 @user.command("role")
 @acting("users.manage")
 @click.argument("name")

@@ -11,7 +11,7 @@ import secrets
 import threading
 import uuid
 
-from flask import Flask, render_template, request, session
+from flask import Flask, jsonify, render_template, request, session
 from flask_babel import Babel, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -73,7 +73,7 @@ def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
                             home.settings["console.session_hours"] * 3600)
     app.extensions["sessions"] = sessions
     app.session_interface = StoreSessionInterface(sessions)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     Babel(app, locale_selector=_language, default_translation_directories="translations")
 
     @app.context_processor
@@ -97,20 +97,23 @@ def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
         return render_template("errors/error.html", code=400, message=_l(
             "The form expired or did not come from this console. Reload the page and try again.")), 400
 
+    def _error_page(code, message, incident=None):
+        if request.path.startswith("/api/"):  # the API answers in JSON, errors too
+            return jsonify({"error": str(message)} | ({"incident": incident} if incident else {})), code
+        return render_template("errors/error.html", code=code, message=message, incident=incident), code
+
     for code, message in ((400, _l("The request could not be read.")), (403, _l("You may not see this page.")),
                           (404, _l("There is no such page.")), (405, _l("That is not how this page is used.")),
                           (413, _l("The request is too large."))):
-        app.register_error_handler(code, lambda _e, c=code, m=message: (
-            render_template("errors/error.html", code=c, message=m), c))
+        app.register_error_handler(code, lambda _e, c=code, m=message: _error_page(c, m))
 
     @app.errorhandler(Exception)
     def _unexpected(_error):
         incident = uuid.uuid4().hex[:12]
         app.logger.error("console incident %s on %s (%s)", incident, request.path, type(_error).__name__)
-        return render_template("errors/error.html", code=500, incident=incident,
-                               message=_l("Something went wrong on our side.")), 500
+        return _error_page(500, _l("Something went wrong on our side."), incident)
 
-    from appliance.web import auth, churn, customers, health, insights, overview
+    from appliance.web import account, api, auth, churn, customers, health, insights, overview
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
@@ -118,4 +121,7 @@ def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
     app.register_blueprint(churn.blueprint)
     app.register_blueprint(customers.blueprint)
     app.register_blueprint(insights.blueprint)
+    app.register_blueprint(account.blueprint)
+    app.register_blueprint(api.blueprint)
+    csrf.exempt(api.blueprint)  # token-authenticated and read-only: no cookie for another site to ride on
     return app

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_babel import gettext as _
 
 from appliance.errors import AccessError
+from appliance.second_factor import REQUIRED_FOR
 from appliance.web.sessions import COOKIE, PRE_COOKIE
 
 blueprint = Blueprint("auth", __name__)
@@ -21,6 +22,8 @@ def signed_in(view):
     def wrapper(*args, **kwargs):
         if getattr(session, "user", None) is None:
             return redirect(url_for("auth.signin"))
+        if session.pending:  # the password was right; the second factor is still due
+            return redirect(url_for("auth.second_factor"))
         request.user, request.role = session.user, session.role
         return view(*args, **kwargs)
 
@@ -51,13 +54,18 @@ def signin():
     if request.method == "POST":
         home = current_app.extensions["home"]
         name = request.form.get("user", "")[:64]
+        due = home.store.scalar("SELECT role FROM users WHERE name = ?", (name,)) in REQUIRED_FOR
         try:
-            actor = home.sign_in(name, request.form.get("password", "")[:1024])
+            actor = home.sign_in(name, request.form.get("password", "")[:1024], second_factor_due=due)
         except AccessError:  # the same words whatever the reason (the audit log keeps it)
             error = _("Sign-in refused: wrong user name or password, or the account is locked or disabled.")
         else:
-            session_id = current_app.extensions["sessions"].start(actor.name, actor.role, secrets.token_hex(20))
-            response = redirect(url_for("overview.index"))
+            pending = None
+            if actor.role in REQUIRED_FOR:
+                pending = "totp" if home.second_factor().enrolled(actor.name) else "enrol"
+            session_id = current_app.extensions["sessions"].start(actor.name, actor.role, secrets.token_hex(20),
+                                                                  pending)
+            response = redirect(url_for("auth.second_factor" if pending else "overview.index"))
             response.set_cookie(COOKIE, session_id, secure=True, httponly=True, samesite="Strict", path="/")
             response.delete_cookie(PRE_COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
             return response
@@ -88,12 +96,58 @@ def _same_site(target: str | None) -> bool:
     return bool(target) and target.startswith(request.host_url)
 
 
+@blueprint.route("/signin/code", methods=["GET", "POST"])
+def second_factor():
+    """The second factor, after the right password: a code from the authenticator app, or, the first time,
+    enrolment with a QR code drawn here. Wrong codes count towards the account's lockout."""
+    from appliance.second_factor import enrolment_uri, qr_data_uri
+
+    if getattr(session, "user", None) is None:
+        return redirect(url_for("auth.signin"))
+    if not session.pending:
+        return redirect(url_for("overview.index"))
+    home, user, enrolling = current_app.extensions["home"], session.user, session.pending == "enrol"
+    factor, error = home.second_factor(), None
+    if request.method == "POST":
+        code = request.form.get("code", "")[:16]
+        with home.store.transaction():
+            accepted = factor.confirm(user, code) if enrolling else factor.verify(user, code)
+            if accepted:
+                home.users().succeeded(user)
+                home.audit.record(user, "login.second_factor", user=user, enrolled=enrolling)
+            else:
+                locked = home.users().failed(user)
+                home.audit.record(f"unauthenticated:{user}", "login.failure", user=user,
+                                  reason="wrong second-factor code" + (", now locked" if locked else ""))
+        if accepted:
+            current_app.extensions["sessions"].second_factor_done(session.session_id)
+            return redirect(url_for("overview.index"))
+        if locked:
+            current_app.extensions["sessions"].end_user(user)
+            response = redirect(url_for("auth.signin"))
+            response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
+            return response
+        error = _("That code is not right, or it was used already. Wait for the next code and try again.")
+    secret = qr = None
+    if enrolling:
+        with home.store.transaction():
+            secret = factor.pending(user) or factor.begin(user)
+        qr = qr_data_uri(enrolment_uri(secret, user))
+    return render_template("auth/code.html", enrolling=enrolling, secret=secret, qr=qr, error=error,
+                           signing_in=user), (401 if error else 200)
+
+
 @blueprint.route("/signout", methods=["POST"])
-@signed_in
 def signout():
-    home = current_app.extensions["home"]
-    ended = current_app.extensions["sessions"].end_user(request.user)
-    home.audit.record(request.user, "logout", sessions=ended)
+    if getattr(session, "user", None) is None:  # also a session still waiting for its second factor
+        return redirect(url_for("auth.signin"))
+    home, user, sessions = current_app.extensions["home"], session.user, current_app.extensions["sessions"]
+    if session.pending:  # only this one: a password alone must not end the user's real sessions
+        sessions.end(session.session_id)
+        ended = 1
+    else:
+        ended = sessions.end_user(user)
+    home.audit.record(user, "logout", sessions=ended)
     response = redirect(url_for("auth.signin"))
     response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Strict")
     return response

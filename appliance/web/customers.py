@@ -29,16 +29,14 @@ def _printable(text: str) -> str:
 
 
 def _customer(store, customer_id: str) -> dict:
-    rows = store.query(f"SELECT customer_id, {', '.join(PII_FIELDS)}, {', '.join(PROFILE)} FROM customers "
-                       "WHERE customer_id = ?", (customer_id[:80],))
-    if not rows:
-        abort(404)
-    return dict(rows[0])
+    return find(store, customer_id) or abort(404)
 
 
-def _view(home, customer: dict, revealed: dict | None = None, reveal_error: str | None = None):
+def record(home, customer: dict, zh: bool) -> dict:
+    """Everything the 360 view shows of one customer, masked (the page and the API read the same)."""
+    from appliance.web.insights import tag_names
+
     store, cid = home.store, customer["customer_id"]
-    zh = str(get_locale()).startswith("zh")
     reasons = "reasons_zh" if zh else "reasons_en"
     score = store.query(f"SELECT as_of, probability, risk_band, {reasons} AS reasons FROM customer_scores "
                         "WHERE customer_id = ? ORDER BY as_of DESC LIMIT 1", (cid,))
@@ -49,32 +47,49 @@ def _view(home, customer: dict, revealed: dict | None = None, reveal_error: str 
         "AND q.target = p.target) ORDER BY target", (cid,))]
     segment = store.query("SELECT segment, as_of FROM customer_segments WHERE customer_id = ? ORDER BY as_of DESC "
                           "LIMIT 1", (cid,))
-    from appliance.web.insights import tag_names
-
-    names = tag_names()
+    names = tag_names(zh)
     tags = [names.get(r[0], r[0]) for r in store.query(
         "SELECT tag FROM customer_tags WHERE customer_id = ? AND as_of = (SELECT max(as_of) FROM customer_tags "
         "WHERE customer_id = ?) ORDER BY tag", (cid, cid))]
-    accounts = [dict(r) for r in store.query(
-        "SELECT account_id, product, account_type, currency, branch, opened_on, closed_on, status, balance "
-        "FROM accounts WHERE customer_id = ? ORDER BY opened_on", (cid,))]
-    transactions = [dict(r) for r in store.query(
-        "SELECT booked_at, account_id, amount, direction, currency, channel, category, memo FROM transactions "
-        "WHERE customer_id = ? ORDER BY booked_at DESC LIMIT ?", (cid, RECENT))]
-    interactions = [dict(r) for r in store.query(
-        "SELECT occurred_at, kind, channel, category, text, resolved FROM interactions WHERE customer_id = ? "
-        "ORDER BY occurred_at DESC LIMIT ?", (cid, RECENT))]
-    vaulted = [f for f in PII_FIELDS if customer[f] and store.scalar(
-        "SELECT 1 FROM vault WHERE domain = ? AND token = ?", (f, customer[f]))]
+    return {
+        "customer_id": cid,
+        "profile": {field: customer[field] for field in PROFILE if customer[field] is not None},
+        "sealed": [f for f in PII_FIELDS if customer[f] and store.scalar(
+            "SELECT 1 FROM vault WHERE domain = ? AND token = ?", (f, customer[f]))],
+        "pseudonymised": [f for f in PII_FIELDS if customer[f]],
+        "churn": score, "propensities": propensities, "segment": dict(segment[0]) if segment else None,
+        "tags": tags,
+        "accounts": [dict(r) for r in store.query(
+            "SELECT account_id, product, account_type, currency, branch, opened_on, closed_on, status, balance "
+            "FROM accounts WHERE customer_id = ? ORDER BY opened_on", (cid,))],
+        "transactions": [dict(r) for r in store.query(
+            "SELECT booked_at, account_id, amount, direction, currency, channel, category, memo FROM transactions "
+            "WHERE customer_id = ? ORDER BY booked_at DESC LIMIT ?", (cid, RECENT))],
+        "interactions": [dict(r) for r in store.query(
+            "SELECT occurred_at, kind, channel, category, text, resolved FROM interactions WHERE customer_id = ? "
+            "ORDER BY occurred_at DESC LIMIT ?", (cid, RECENT))],
+    }
+
+
+def _view(home, customer: dict, revealed: dict | None = None, reveal_error: str | None = None):
+    zh = str(get_locale()).startswith("zh")
+    held = record(home, customer, zh)
     policy = home.purpose_policy()
     purposes = [(name, titles[0] if zh else titles[1]) for name, titles in policy.titles.items()
                 if name in policy.reveal.get(request.role, (frozenset(), frozenset()))[1]]
     return render_template("customers/view.html", user=request.user, role=request.role, customer=customer,
-                           shown_id=cid[:10], profile=PROFILE, pii_fields=PII_FIELDS, vaulted=vaulted, score=score,
-                           propensities=propensities, segment=segment[0] if segment else None, tags=tags,
-                           accounts=accounts, transactions=transactions, interactions=interactions,
+                           shown_id=customer["customer_id"][:10], profile=PROFILE, pii_fields=PII_FIELDS,
+                           vaulted=held["sealed"], score=held["churn"], propensities=held["propensities"],
+                           segment=held["segment"], tags=held["tags"], accounts=held["accounts"],
+                           transactions=held["transactions"], interactions=held["interactions"],
                            purposes=purposes, revealed=revealed or {}, reveal_error=reveal_error,
                            reason_length=REASON_LENGTH), (400 if reveal_error else 200)
+
+
+def find(store, customer_id: str) -> dict | None:
+    rows = store.query(f"SELECT customer_id, {', '.join(PII_FIELDS)}, {', '.join(PROFILE)} FROM customers "
+                       "WHERE customer_id = ?", (customer_id[:80],))
+    return dict(rows[0]) if rows else None
 
 
 @blueprint.route("/customers/<customer_id>")

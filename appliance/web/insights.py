@@ -42,14 +42,50 @@ def _page(template: str, **context):
     return render_template(template, user=request.user, role=request.role, **context)
 
 
+def segment_profiles(store, as_of: str | None, zh: bool) -> list[dict]:
+    profiles = [json.loads(r[0]) for r in store.query(
+        "SELECT profile FROM segment_profiles WHERE as_of = ? ORDER BY segment", (as_of,))] if as_of else []
+    for p in profiles:
+        p["name"] = p["name_zh"] if zh else p["name_en"]
+    return profiles
+
+
+def tag_counts(store, as_of: str | None) -> list[tuple[str, int]]:
+    """(tag, customers), most held first; lifecycle stages apart."""
+    return [tuple(r) for r in store.query(
+        "SELECT first, customers FROM tag_overlaps WHERE as_of = ? AND first = second AND first NOT LIKE "
+        "'lifecycle:%' ORDER BY customers DESC, first", (as_of,))] if as_of else []
+
+
+def tag_pairs(store, as_of: str, tags: list[str]) -> dict[tuple[str, str], int]:
+    """Customers holding both tags, for each pair of these tags (both orders)."""
+    if not tags:
+        return {}
+    marks = ",".join("?" * len(tags))
+    pairs = {}
+    for a, b, n in store.query(f"SELECT first, second, customers FROM tag_overlaps WHERE as_of = ? AND first IN "
+                               f"({marks}) AND second IN ({marks})", (as_of, *tags, *tags)):
+        pairs[(a, b)] = pairs[(b, a)] = n
+    return pairs
+
+
+def lifecycle_flows(store, as_of: str | None) -> list[dict]:
+    return [dict(r) for r in store.query(
+        "SELECT previous_as_of, from_stage, to_stage, customers FROM lifecycle_flows WHERE as_of = ? "
+        "ORDER BY customers DESC", (as_of,))] if as_of else []
+
+
+def job_runs(store, limit: int = 50) -> list[dict]:
+    return [dict(r) for r in store.query(
+        "SELECT run_id, job, started_at, finished_at, status, rows, error FROM job_runs ORDER BY run_id DESC "
+        "LIMIT ?", (limit,))]
+
+
 @blueprint.route("/segments")
 @signed_in
 def segments():
     as_of = _as_of("segment_profiles")
-    profiles = [json.loads(r[0]) for r in _store().query(
-        "SELECT profile FROM segment_profiles WHERE as_of = ? ORDER BY segment", (as_of,))] if as_of else []
-    for p in profiles:
-        p["name"] = p["name_zh"] if _zh() else p["name_en"]
+    profiles = segment_profiles(_store(), as_of, _zh())
     by_id = {p["segment"]: p for p in profiles}
     first, second = request.args.get("a", type=int), request.args.get("b", type=int)
     compared = [by_id[s] for s in (first, second) if s in by_id] if first != second else []
@@ -61,12 +97,14 @@ def segments():
                  highlight=request.args.get("segment", type=int), chart=chart)
 
 
-def tag_names() -> dict[str, str]:
+def tag_names(zh: bool | None = None) -> dict[str, str]:
+    """Tag and stage ids (`lifecycle:<id>`) to their names in the reader's language, from the home's rules."""
+    zh = _zh() if zh is None else zh
     home = current_app.extensions["home"]
     rules = home.path / "tags.yaml"
     tags, stages = tagging.load_rules(rules if rules.exists() else tagging.SHIPPED)
-    names = {r.id: (r.zh if _zh() else r.en) for r in tags}
-    names |= {f"lifecycle:{r.id}": (r.zh if _zh() else r.en) for r in stages}
+    names = {r.id: (r.zh if zh else r.en) for r in tags}
+    names |= {f"lifecycle:{r.id}": (r.zh if zh else r.en) for r in stages}
     return names
 
 
@@ -75,17 +113,10 @@ def tag_names() -> dict[str, str]:
 def tags():
     as_of = _as_of("tag_overlaps")
     names = tag_names()
-    counts = [(tag, names.get(tag, tag), n) for tag, n in _store().query(
-        "SELECT first, customers FROM tag_overlaps WHERE as_of = ? AND first = second AND first NOT LIKE "
-        "'lifecycle:%' ORDER BY customers DESC, first", (as_of,))] if as_of else []
+    counts = [(tag, names.get(tag, tag), n) for tag, n in tag_counts(_store(), as_of)]
     top = [tag for tag, _name, _n in counts[:HEATMAP_TAGS]]
-    pairs = {}
-    if top:
-        marks = ",".join("?" * len(top))
-        pairs = {(a, b): n for a, b, n in _store().query(
-            f"SELECT first, second, customers FROM tag_overlaps WHERE as_of = ? AND first IN ({marks}) "
-            f"AND second IN ({marks})", (as_of, *top, *top))}
-    cells = [[i, j, pairs.get((a, b), pairs.get((b, a), 0))] for i, a in enumerate(top) for j, b in enumerate(top)]
+    pairs = tag_pairs(_store(), as_of, top)
+    cells = [[i, j, pairs.get((a, b), 0)] for i, a in enumerate(top) for j, b in enumerate(top)]
     chart = {"kind": "heatmap", "labels": [names.get(t, t) for t in top], "cells": cells}
     return _page("insights/tags.html", as_of=as_of, dates=_dates("tag_overlaps"), counts=counts, chart=chart)
 
@@ -95,9 +126,7 @@ def tags():
 def lifecycle():
     as_of = _as_of("lifecycle_flows")
     names = tag_names()
-    flows = [dict(r) for r in _store().query(
-        "SELECT previous_as_of, from_stage, to_stage, customers FROM lifecycle_flows WHERE as_of = ? "
-        "ORDER BY customers DESC", (as_of,))] if as_of else []
+    flows = lifecycle_flows(_store(), as_of)
     previous = flows[0]["previous_as_of"] if flows else None
     none = _("not a customer")
 
@@ -122,8 +151,8 @@ def lifecycle():
                  trend={"kind": "lines", "x": days, "series": [{"name": k, "data": v} for k, v in series.items()]})
 
 
-def _cards() -> list[dict]:
-    models = current_app.extensions["home"].path / "models"
+def model_cards(models) -> list[dict]:
+    """The installed model cards, newest first; one that cannot be read is named as such."""
     cards = []
     for path in sorted(models.glob("*-*.json"), reverse=True):
         try:
@@ -139,7 +168,7 @@ def _cards() -> list[dict]:
 @blueprint.route("/models")
 @requires("insights.read")
 def models():
-    cards = _cards()
+    cards = model_cards(current_app.extensions["home"].path / "models")
     drift = {}
     for row in _store().query("SELECT as_of, model_sha256, flagged, result FROM drift_runs ORDER BY as_of"):
         result = json.loads(row["result"])
@@ -165,9 +194,7 @@ def jobs():
     from appliance.jobs import SCHEDULED
 
     home = current_app.extensions["home"]
-    runs = [dict(r) for r in _store().query(
-        "SELECT run_id, job, started_at, finished_at, status, rows, error FROM job_runs ORDER BY run_id DESC "
-        "LIMIT 50")]
+    runs = job_runs(_store())
     schedule = [(job, home.settings[setting]) for job, setting in SCHEDULED.items()]
     return _page("insights/jobs.html", runs=runs, schedule=schedule, following=bool(request.args.get("started")),
                  can_run=request.role in _jobs_run_roles() and current_app.extensions.get("credentials") is not None)

@@ -27,9 +27,10 @@ class ConsoleSession(dict, SessionMixin):
     """What a request may keep in its session: the CSRF token (flask-wtf) and, once signed in, who."""
 
     def __init__(self, session_id: str | None = None, user: str | None = None, role: str | None = None,
-                 language: str | None = None, **data):
+                 language: str | None = None, pending: str | None = None, **data):
         super().__init__(**data)
         self.session_id, self.user, self.role, self.language = session_id, user, role, language
+        self.pending = pending  # "totp" or "enrol": the password was right, the second factor is still due
         self.modified = False
 
 
@@ -39,20 +40,27 @@ class SessionStore:
     idle_seconds: int
     absolute_seconds: int
 
-    def start(self, user: str, role: str, csrf: str) -> str:
-        """A new session for a signed-in user; returns the id for the cookie."""
+    def start(self, user: str, role: str, csrf: str, pending: str | None = None) -> str:
+        """A new session for a signed-in user (waiting for the second factor when `pending`); returns the id
+        for the cookie."""
         session_id = secrets.token_urlsafe(32)
         now = time.time()
         with self.home.store.transaction():
-            self.home.store.execute("INSERT INTO web_sessions VALUES (?,?,?,?,?,?)",
-                                    (_digest(session_id), user, role, csrf, now, now))
+            self.home.store.execute("INSERT INTO web_sessions (id_sha256, user_name, role, csrf, created_at, "
+                                    "last_seen, pending) VALUES (?,?,?,?,?,?,?)",
+                                    (_digest(session_id), user, role, csrf, now, now, pending))
         return session_id
+
+    def second_factor_done(self, session_id: str) -> None:
+        with self.home.store.transaction():
+            self.home.store.execute("UPDATE web_sessions SET pending = NULL WHERE id_sha256 = ?",
+                                    (_digest(session_id),))
 
     def find(self, session_id: str) -> ConsoleSession | None:
         """The live session with this id, or None (ended, expired, or its user disabled or given another role)."""
         rows = self.home.store.query(
-            "SELECT s.user_name, s.role, s.csrf, s.created_at, s.last_seen, u.role AS current_role, u.disabled, "
-            "u.language "
+            "SELECT s.user_name, s.role, s.csrf, s.created_at, s.last_seen, s.pending, u.role AS current_role, "
+            "u.disabled, u.language "
             "FROM web_sessions s LEFT JOIN users u ON u.name = s.user_name WHERE s.id_sha256 = ?",
             (_digest(session_id),))
         if not rows:
@@ -68,7 +76,8 @@ class SessionStore:
         with self.home.store.transaction():
             self.home.store.execute("UPDATE web_sessions SET last_seen = ? WHERE id_sha256 = ?",
                                     (now, _digest(session_id)))
-        return ConsoleSession(session_id, row["user_name"], row["role"], row["language"], csrf_token=row["csrf"])
+        return ConsoleSession(session_id, row["user_name"], row["role"], row["language"], row["pending"],
+                              csrf_token=row["csrf"])
 
     def end(self, session_id: str) -> None:
         with self.home.store.transaction():

@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 
 from appliance.keys import Credentials, new_key_file
@@ -59,10 +60,32 @@ def test_staff_see_their_pages_and_a_403_for_the_models(console, page):
 
 
 def test_admin_gets_403_for_customer_level_pages(console, page):
-    _home, base, _browser = console
-    sign_in(page, base, "admin", "admin-password-1")
+    home, base, _browser = console
+    sign_in(page, base, "admin", "admin-password-1", home)
     assert page.locator("nav a", has_text="Customers at risk").count() == 0
     assert page.goto(f"{base}/churn").status == 403
+
+
+def test_a_compliance_officer_enrols_a_second_factor_from_the_qr_code_and_signs_in_with_it(console, page):
+    home, base, _browser = console
+    with home.store.transaction():
+        home.users().add("vera", "compliance", "vera-password-1")
+    page.goto(f"{base}/signin")
+    page.fill("input[name=user]", "vera")
+    page.fill("input[name=password]", "vera-password-1")
+    page.click("form.signin button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url.endswith("/signin/code")
+    assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 100  # drawn, from a data: URI
+    secret = page.locator("#totp-secret").inner_text()
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.click("form.code button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "Overview"
+    page.click("form.signout button[type=submit]")
+    page.wait_for_load_state()
+    sign_in(page, base, "vera", "vera-password-1", home)  # the second time: a code, no QR
+    assert page.locator("h1").inner_text() == "Overview"
 
 
 def test_switching_language_is_remembered_for_the_user(console, page):
@@ -97,7 +120,7 @@ def test_filtering_the_at_risk_list_by_band(console, page):
 
 def test_a_compliance_officer_reveals_a_field_with_a_reason_and_finds_it_in_the_audit_log(console, page):
     home, base, _browser = console
-    sign_in(page, base, "cora", "cora-password-1")
+    sign_in(page, base, "cora", "cora-password-1", home)
     page.click("nav a:has-text('Customers at risk')")
     page.locator("table.list tbody tr a").first.click()
     page.wait_for_load_state()
@@ -154,7 +177,7 @@ def test_screenshots_of_the_main_pages(console, language):
     home, base, browser = console
     context = browser.new_context(locale=language, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    sign_in(page, base, "cora", "cora-password-1")
+    sign_in(page, base, "cora", "cora-password-1", home)
     customer = home.store.scalar("SELECT customer_id FROM customer_scores ORDER BY probability DESC LIMIT 1")
     out = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else Path(home.path.parent / "screenshots")
     out.mkdir(parents=True, exist_ok=True)

@@ -145,3 +145,28 @@ def test_run_now_runs_the_nightly_in_the_background_as_the_person_who_asked(scor
     assert staff.post("/jobs/run", base_url=HTTPS, headers=SAME_SITE,
                       data={"csrf_token": _csrf_of(staff.get("/", base_url=HTTPS).get_data(as_text=True))}
                       ).status_code == 403
+
+
+def test_no_page_or_api_answer_of_any_role_shows_a_raw_value_seeded_into_the_data(scored, demo_dir):
+    from appliance.api_tokens import ApiTokens
+    from tests.web.test_customer_view import _raw_values
+
+    home, app = scored
+    raw = _raw_values(demo_dir)
+    customers = [r[0] for r in home.store.query("SELECT customer_id FROM customers ORDER BY customer_id LIMIT 8")]
+    pages = [*PAGES, "/account", "/jobs/status", "/segments?a=0&b=1", "/churn?band=high",
+             *[f"/customers/{c}" for c in customers]]
+    api = ["/api/v1/overview", "/api/v1/churn?limit=200", "/api/v1/segments", "/api/v1/tags", "/api/v1/lifecycle",
+           "/api/v1/models", "/api/v1/jobs", *[f"/api/v1/customers/{c}?lang=en" for c in customers]]
+    for role, (user, password) in PASSWORDS.items():
+        client = _english(app)
+        _sign_in(client, user, password)
+        with home.store.transaction():
+            token = ApiTokens(home.store).create(user, "crawl", 1)[0]
+        for path in pages:
+            body = client.get(path, base_url=HTTPS).get_data(as_text=True)
+            assert not [v for v in raw if v in body], (role, path)
+        for path in api:
+            body = app.test_client().get(path, base_url=HTTPS,
+                                         headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+            assert not [v for v in raw if v in body], (role, path)
