@@ -478,7 +478,8 @@ def _tag_summaries(store: Store) -> None:
 
 
 @migration(9, "a second factor (TOTP) for the console: each user's sealed secret, and sessions waiting for it; "
-              "API tokens, kept as hashes; customers indexed by branch (the console's branch filter)")
+              "API tokens, kept as hashes; customers by branch and features by balance, indexed for the at-risk "
+              "list's filter and order")
 def _second_factor(store: Store) -> None:
     _run_script(store, """
     ALTER TABLE users ADD COLUMN totp_sealed BLOB;
@@ -489,5 +490,6 @@ def _second_factor(store: Store) -> None:
         token_sha256 TEXT PRIMARY KEY, token_id TEXT NOT NULL UNIQUE, user_name TEXT NOT NULL, label TEXT NOT NULL,
         created_at TEXT NOT NULL, expires_at TEXT NOT NULL, last_used_at TEXT, revoked_at TEXT);
     CREATE INDEX api_tokens_user ON api_tokens(user_name);
-    CREATE INDEX customers_branch ON customers(branch)
+    CREATE INDEX customers_branch ON customers(branch);
+    CREATE INDEX customer_features_value ON customer_features(as_of, balance_now DESC, customer_id)
     """)

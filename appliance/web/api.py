@@ -137,25 +137,32 @@ def at_risk():
     band = _text("band", 6)
     if band is not None and band not in BANDS:
         raise ApiError(400, f"band is one of {', '.join(BANDS)}")
+    value = _text("value", 6)
+    if value is not None and value not in churn.VALUE_BANDS:
+        raise ApiError(400, f"value is one of {', '.join(churn.VALUE_BANDS)}")
+    sort = _text("sort", 5) or "risk"
+    if sort not in churn.SORTS:
+        raise ApiError(400, f"sort is one of {', '.join(churn.SORTS)}")
     branch, segment = _text("branch", 64), _int("segment", None, 0, 999)
     limit = _int("limit", churn.PAGE, 1, MAX_LIMIT)
     after_id = _text("after_id", 80)
-    after_p = request.args.get("after_p")
+    after_key = request.args.get("after_key")
     after = None
-    if after_p is not None or after_id is not None:
+    if after_key is not None or after_id is not None:
         try:
-            after = (float(after_p), after_id)
+            after = (float(after_key), after_id)
         except (TypeError, ValueError):
-            raise ApiError(400, "after_p (a probability) and after_id go together") from None
-        if after_id is None or not 0 <= after[0] <= 1:
-            raise ApiError(400, "after_p (a probability, 0 to 1) and after_id go together")
+            raise ApiError(400, "after_key (a number, from `next`) and after_id go together") from None
+        if after_id is None or after[0] != after[0] or abs(after[0]) == float("inf"):
+            raise ApiError(400, "after_key (a number, from `next`) and after_id go together")
     home = current_app.extensions["home"]
-    as_of, rows = churn.at_risk(home.store, band=band, branch=branch, segment=segment, after=after, limit=limit,
-                                zh=_language())
+    as_of, rows = churn.at_risk(home.store, band=band, branch=branch, segment=segment, value=value, sort=sort,
+                                after=after, limit=limit, zh=_language())
     home.audit.record(request.user, "customer.read", page="api.churn", token=request.token_id, as_of=as_of,
-                      band=band, branch=branch, segment=segment, customers=[r["customer_id"] for r in rows])
-    following = ({"after_p": rows[-1]["probability"], "after_id": rows[-1]["customer_id"]}
-                 if len(rows) == limit else None)
+                      band=band, branch=branch, segment=segment, value=value, sort=sort,
+                      customers=[r["customer_id"] for r in rows])
+    following = ({"after_key": rows[-1]["probability" if sort == "risk" else "balance"],
+                  "after_id": rows[-1]["customer_id"]} if len(rows) == limit else None)
     return jsonify({"as_of": as_of, "customers": rows, "next": following})
 
 

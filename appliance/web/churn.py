@@ -1,6 +1,7 @@
-"""The at-risk list: the latest churn scores, riskiest first, filtered by branch, segment and risk band, a
-page at a time (keyset pagination: the next page starts after the last row shown, so a page costs the same at
-any depth). Customer-level data: each page shown is in the audit log with the customers on it. No download."""
+"""The at-risk list: the latest churn scores, riskiest first or most valuable first, filtered by branch, segment,
+risk band and value band, a page at a time (keyset pagination: the next page starts after the last row shown,
+so a page costs the same at any depth; both orders have their index). Customer-level data: each page shown is
+in the audit log with the customers on it. No download."""
 
 import json
 
@@ -12,29 +13,52 @@ from appliance.web.auth import requires
 blueprint = Blueprint("churn", __name__)
 PAGE = 50
 BANDS = ("high", "medium", "low")
+SORTS = ("risk", "value")
+# Value bands on the customer's balance (the feature balance_now, as of the scoring date): the tags' own
+# thresholds for affluent (100,000) and low balance (10,000 here, a branch's everyday cut).
+VALUE_BANDS = {"high": (100_000, None), "medium": (10_000, 100_000), "low": (None, 10_000)}
 
 
-def at_risk(store, *, band=None, branch=None, segment=None, after: tuple[float, str] | None = None,
-            limit: int = PAGE, zh: bool = False) -> tuple[str | None, list[dict]]:
-    """(the latest scoring date, a page of its scores riskiest first, after the row `after`), each row with its
-    reasons in the reader's language. The page and the API read the same."""
+def at_risk(store, *, band=None, branch=None, segment=None, value=None, sort: str = "risk",
+            after: tuple[float, str] | None = None, limit: int = PAGE,
+            zh: bool = False) -> tuple[str | None, list[dict]]:
+    """(the latest scoring date, a page of its scores, riskiest first or (`sort="value"`) highest balance first,
+    after the row `after` (its probability or balance, and its customer)), each row with its reasons in the
+    reader's language. The page and the API read the same."""
     as_of = store.scalar("SELECT max(as_of) FROM customer_scores")  # customer_scores_rank answers at once
     if not as_of:
         return None, []
     clauses, params = ["s.as_of = ?"], [as_of]
-    for clause, value in (("s.risk_band = ?", band), ("c.branch = ?", branch), ("g.segment = ?", segment)):
-        if value is not None:
+    for clause, wanted in (("s.risk_band = ?", band), ("c.branch = ?", branch), ("g.segment = ?", segment)):
+        if wanted is not None:
             clauses.append(clause)
-            params.append(value)
+            params.append(wanted)
+    if value is not None:
+        low, high = VALUE_BANDS[value]
+        if low is not None:
+            clauses.append("f.balance_now >= ?")
+            params.append(low)
+        if high is not None:
+            clauses.append("coalesce(f.balance_now, 0) < ?")
+            params.append(high)
+    # Each order walks its own index (customer_scores_rank, customer_features_value) and stops at the page's
+    # end; the ORDER BY names that index's columns so the planner sees it.
+    key, ident = ("s.probability", "s.customer_id") if sort == "risk" else ("f.balance_now", "f.customer_id")
     if after is not None:
-        clauses.append("(s.probability < ? OR (s.probability = ? AND s.customer_id > ?))")
+        clauses.append(f"({key} < ? OR ({key} = ? AND {ident} > ?))")
         params += [after[0], after[0], after[1]]
+    if sort == "value":
+        clauses += ["f.balance_now IS NOT NULL", "f.as_of = ?"]
+        params.append(as_of)
     reasons = "s.reasons_zh" if zh else "s.reasons_en"
+    first = ("customer_scores s JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = s.as_of"
+             if sort == "risk" else
+             "customer_features f JOIN customer_scores s ON s.customer_id = f.customer_id AND s.as_of = f.as_of")
     rows = [dict(r) for r in store.query(
-        f"SELECT s.customer_id, s.probability, s.risk_band, {reasons} AS reasons, c.branch, g.segment "
-        "FROM customer_scores s JOIN customers c ON c.customer_id = s.customer_id "
+        f"SELECT s.customer_id, s.probability, s.risk_band, {reasons} AS reasons, c.branch, g.segment, "
+        f"f.balance_now AS balance FROM {first} JOIN customers c ON c.customer_id = s.customer_id "
         "LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = s.as_of "
-        f"WHERE {' AND '.join(clauses)} ORDER BY s.probability DESC, s.customer_id LIMIT ?", (*params, limit))]
+        f"WHERE {' AND '.join(clauses)} ORDER BY {key} DESC, {ident} LIMIT ?", (*params, limit))]
     for row in rows:
         row["reasons"] = json.loads(row["reasons"])
     return as_of, rows
@@ -46,23 +70,25 @@ def at_risk_page():
     home = current_app.extensions["home"]
     store = home.store
     band = request.args.get("band") if request.args.get("band") in BANDS else None
+    value = request.args.get("value") if request.args.get("value") in VALUE_BANDS else None
+    sort = request.args.get("sort") if request.args.get("sort") in SORTS else "risk"
     branch = request.args.get("branch", "")[:64] or None
     segment = request.args.get("segment", type=int)
-    after_p, after_id = request.args.get("after_p", type=float), request.args.get("after_id", "")[:80]
-    as_of, rows = at_risk(store, band=band, branch=branch, segment=segment,
-                          after=(after_p, after_id) if after_p is not None and after_id else None,
+    after_key, after_id = request.args.get("after_key", type=float), request.args.get("after_id", "")[:80]
+    as_of, rows = at_risk(store, band=band, branch=branch, segment=segment, value=value, sort=sort,
+                          after=(after_key, after_id) if after_key is not None and after_id else None,
                           zh=str(get_locale()).startswith("zh"))
     for row in rows:
         row["shown_id"] = row["customer_id"][:10]  # a pseudonymous token, shortened for reading
     home.audit.record(request.user, "customer.read", page="churn.at_risk", as_of=as_of, band=band, branch=branch,
-                      segment=segment, customers=[r["customer_id"] for r in rows])
+                      segment=segment, value=value, sort=sort, customers=[r["customer_id"] for r in rows])
     # Each branch by a skip through the branch index: as many lookups as branches, not a scan of customers.
     branches = [r[0] for r in store.query(
         "WITH RECURSIVE b(branch) AS (SELECT min(branch) FROM customers UNION ALL SELECT (SELECT min(branch) "
         "FROM customers WHERE branch > b.branch) FROM b WHERE b.branch IS NOT NULL) "
         "SELECT branch FROM b WHERE branch IS NOT NULL")]
-    following = ({"after_p": rows[-1]["probability"], "after_id": rows[-1]["customer_id"]}
-                 if len(rows) == PAGE else None)
+    following = ({"after_key": rows[-1]["probability" if sort == "risk" else "balance"],
+                  "after_id": rows[-1]["customer_id"]} if len(rows) == PAGE else None)
     return render_template("churn/list.html", user=request.user, role=request.role, rows=rows, as_of=as_of,
                            bands=BANDS, band=band, branches=branches, branch=branch, segment=segment,
-                           following=following)
+                           values=tuple(VALUE_BANDS), value=value, sorts=SORTS, sort=sort, following=following)

@@ -37,7 +37,7 @@ def document() -> dict:
     row = _object(customer_id={"type": "string"}, probability={"type": "number"},
                   risk_band={"type": "string", "enum": ["high", "medium", "low"]},
                   reasons={"type": "array", "items": {"type": "string"}}, branch={"type": "string", "nullable": True},
-                  segment={"type": "integer", "nullable": True})
+                  segment={"type": "integer", "nullable": True}, balance={"type": "number", "nullable": True})
     return {
         "openapi": "3.0.3",
         "info": {"title": "Insight Appliance console API", "version": "1",
@@ -61,10 +61,14 @@ def document() -> dict:
                 [_query("band", {"type": "string", "enum": ["high", "medium", "low"]}, "Risk band."),
                  _query("branch", {"type": "string", "maxLength": 64}, "Branch code."),
                  _query("segment", {"type": "integer", "minimum": 0, "maximum": 999}, "Segment."),
+                 _query("value", {"type": "string", "enum": ["high", "medium", "low"]},
+                        "Value band: balance 100,000 or more, 10,000 to 100,000, under 10,000."),
+                 _query("sort", {"type": "string", "enum": ["risk", "value"], "default": "risk"},
+                        "Riskiest first, or highest balance first."),
                  _query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "Page size."),
-                 _query("after_p", {"type": "number", "minimum": 0, "maximum": 1},
-                        "With after_id: the next page starts after this row (from `next`)."),
-                 _query("after_id", {"type": "string", "maxLength": 80}, "With after_p."), _LANG],
+                 _query("after_key", {"type": "number"},
+                        "With after_id: the next page starts after this row (both from `next`)."),
+                 _query("after_id", {"type": "string", "maxLength": 80}, "With after_key."), _LANG],
                 _object(as_of=_NULLABLE_DATE, customers={"type": "array", "items": row},
                         next={"type": "object", "nullable": True}),
                 (400, 401, 403), "atRisk"),

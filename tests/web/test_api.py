@@ -68,7 +68,7 @@ def test_paging_through_the_api_sees_every_scored_customer_once(scored):
     while url:
         body = _get(app, url, token).get_json()
         seen += [r["customer_id"] for r in body["customers"]]
-        url = (f"/api/v1/churn?limit=7&after_p={body['next']['after_p']!r}&after_id={body['next']['after_id']}"
+        url = (f"/api/v1/churn?limit=7&after_key={body['next']['after_key']!r}&after_id={body['next']['after_id']}"
                if body["next"] else None)
     total = home.store.scalar("SELECT count(*) FROM customer_scores WHERE as_of = (SELECT max(as_of) FROM "
                               "customer_scores)")

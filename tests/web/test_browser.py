@@ -49,6 +49,27 @@ def page(console):
     context.close()
 
 
+@pytest.mark.parametrize("user, password, menu, refused", [
+    ("sam", "sam-password-1", {"Overview", "Customers at risk", "Segments", "Tags", "Lifecycle"}, "/jobs"),
+    ("ana", "ana-password-1", {"Overview", "Customers at risk", "Segments", "Tags", "Lifecycle", "Models", "Jobs"},
+     None),
+    ("cora", "cora-password-1", {"Overview", "Customers at risk", "Segments", "Tags", "Lifecycle", "Models", "Jobs"},
+     None),
+    ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs"}, "/churn"),
+])
+def test_each_role_sees_its_menu_and_a_403_page_for_what_it_may_not_see(console, page, user, password, menu, refused):
+    home, base, _browser = console
+    sign_in(page, base, user, password, home)
+    assert set(page.locator("header nav a").all_inner_texts()) == menu
+    for link in sorted(menu):
+        page.click(f"header nav a:text-is('{link}')")
+        page.wait_for_load_state()
+        assert "You may not see this page" not in page.content(), link
+    if refused:
+        assert page.goto(f"{base}{refused}").status == 403
+        assert "You may not see this page" in page.content()
+
+
 def test_staff_see_their_pages_and_a_403_for_the_models(console, page):
     _home, base, _browser = console
     sign_in(page, base, "sam", "sam-password-1")

@@ -54,3 +54,29 @@ def test_paging_goes_on_from_the_last_row_and_never_repeats(scored, monkeypatch)
     total = home.store.scalar("SELECT count(*) FROM customer_scores WHERE as_of = (SELECT max(as_of) FROM "
                               "customer_scores)")
     assert len(seen) == len(set(seen)) == total and total > 14
+
+
+def test_value_band_and_highest_balance_first_page_through_every_match(scored, monkeypatch):
+    from appliance.web import churn
+
+    monkeypatch.setattr(churn, "PAGE", 5)
+    home, app = scored
+    client = _english(app)
+    _sign_in(client, "sam", "sam-password-1")
+    as_of = home.store.scalar("SELECT max(as_of) FROM customer_scores")
+    balances = dict(home.store.query("SELECT s.customer_id, f.balance_now FROM customer_scores s JOIN "
+                                     "customer_features f USING (customer_id, as_of) WHERE s.as_of = ?", (as_of,)))
+    for value, (low, high) in churn.VALUE_BANDS.items():
+        seen, url = [], f"/churn?sort=value&value={value}"
+        while url:
+            body = client.get(url, base_url=HTTPS).get_data(as_text=True)
+            seen += json.loads(home.store.query("SELECT details FROM audit_log WHERE event = 'customer.read' "
+                                                "ORDER BY seq DESC LIMIT 1")[0][0])["customers"]
+            marker = 'href="/churn?'
+            url = ("/churn?" + body.split(marker, 1)[1].split('"', 1)[0].replace("&amp;", "&")) if marker in body \
+                else None
+        expected = {c for c, b in balances.items() if b is not None and (low is None or b >= low)
+                    and (high is None or b < high)}
+        assert len(seen) == len(set(seen)) and set(seen) == expected, value
+        shown = [balances[c] for c in seen]
+        assert shown == sorted(shown, reverse=True)
