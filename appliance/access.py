@@ -31,6 +31,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "vault.reveal": frozenset({"compliance"}),
     "retention.run": frozenset({"admin", "compliance"}),
     "jobs.run": frozenset({"admin", "analyst"}),
+    "campaign.manage": frozenset({"analyst"}),
+    "campaign.work": frozenset({"staff", "analyst"}),
+    "campaign.read": frozenset({"staff", "analyst", "compliance"}),
 }
 # What one person may not do with a password another person chose for them: an admin who sets a
 # compliance officer's password could otherwise approve exports as that officer.

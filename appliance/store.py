@@ -493,3 +493,18 @@ def _second_factor(store: Store) -> None:
     CREATE INDEX customers_branch ON customers(branch);
     CREATE INDEX customer_features_value ON customer_features(as_of, balance_now DESC, customer_id)
     """)
+
+
+@migration(10, "retention campaigns made on the box: who was chosen, who was held back, by which seed")
+def _retention_campaigns(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE retention_campaigns (
+        campaign_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_by TEXT NOT NULL, created_at TEXT NOT NULL,
+        starts_on TEXT NOT NULL, chosen_from TEXT NOT NULL, criteria TEXT NOT NULL, scores_as_of TEXT,
+        control_share REAL NOT NULL, seed INTEGER NOT NULL, members INTEGER NOT NULL);
+    CREATE TABLE campaign_members (
+        campaign_id TEXT NOT NULL, customer_id TEXT NOT NULL, arm TEXT NOT NULL, stratum TEXT NOT NULL,
+        probability REAL, PRIMARY KEY (campaign_id, customer_id));
+    CREATE INDEX campaign_members_arm ON campaign_members(campaign_id, arm, probability DESC);
+    CREATE INDEX campaign_responses_campaign ON campaign_responses(campaign_id, customer_id)
+    """)

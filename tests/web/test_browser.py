@@ -50,11 +50,12 @@ def page(console):
 
 
 @pytest.mark.parametrize("user, password, menu, refused", [
-    ("sam", "sam-password-1", {"Overview", "Customers at risk", "Segments", "Tags", "Lifecycle"}, "/jobs"),
-    ("ana", "ana-password-1", {"Overview", "Customers at risk", "Segments", "Tags", "Lifecycle", "Models", "Jobs"},
-     None),
-    ("cora", "cora-password-1", {"Overview", "Customers at risk", "Segments", "Tags", "Lifecycle", "Models", "Jobs"},
-     None),
+    ("sam", "sam-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle"},
+     "/jobs"),
+    ("ana", "ana-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
+                               "Models", "Jobs"}, None),
+    ("cora", "cora-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
+                                 "Models", "Jobs"}, None),
     ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs"}, "/churn"),
 ])
 def test_each_role_sees_its_menu_and_a_403_page_for_what_it_may_not_see(console, page, user, password, menu, refused):
@@ -241,3 +242,36 @@ def test_concurrent_requests_of_one_signed_in_user_all_succeed(console):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         assert set(pool.map(fetch, paths)) == {200}
     context.close()
+
+
+def test_a_campaign_from_the_at_risk_list_with_a_20_percent_control_group_shows_an_interval(console, page,
+                                                                                             demo_dir, tmp_path):
+    import shutil
+
+    from tests.test_campaigns import ingest_responses
+
+    home, base, _browser = console
+    sign_in(page, base, "ana", "ana-password-1")
+    page.click("header nav a:text-is('Campaigns')")
+    page.fill("form.campaign input[name=name]", "Q4 retention calls")
+    page.select_option("form.campaign select[name=chosen_from]", "at_risk")
+    page.fill("form.campaign input[name=control_percent]", "20")
+    page.click("form.campaign button[type=submit]")
+    page.wait_for_load_state()
+    campaign_id = page.url.rsplit("/", 1)[1]
+    arms = dict(home.store.query("SELECT customer_id, arm FROM campaign_members WHERE campaign_id = ?",
+                                 (campaign_id,)))
+    assert abs(list(arms.values()).count("control") / len(arms) - 0.2) < 0.1
+    treated = sorted(c for c, a in arms.items() if a == "treatment")
+    folder = tmp_path / "bank" / "data"
+    folder.parent.mkdir()
+    shutil.copytree(demo_dir, folder)
+    ingest_responses(home, folder, campaign_id, {c: "accepted" for c in treated[::2]})
+    page.reload()
+    interval = page.locator("#response-interval").inner_text()
+    assert "95% interval" in interval and "points" in interval
+    shown = page.locator("#treatment tbody tr").count()
+    assert shown == min(50, len(treated))
+    page.screenshot(path=str(home.path.parent / "campaign.png"), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        shutil.copy(home.path.parent / "campaign.png", SCREENSHOTS / "campaign-en.png")

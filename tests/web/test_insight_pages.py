@@ -14,9 +14,9 @@ from tests.conftest import TESTS
 from tests.web.test_console import HTTPS, SAME_SITE, _english, _sign_in
 from tests.web.test_customer_view import _csrf_of
 
-PAGES = ("/", "/churn", "/segments", "/tags", "/lifecycle", "/models", "/jobs")
+PAGES = ("/", "/churn", "/campaigns", "/segments", "/tags", "/lifecycle", "/models", "/jobs")
 ALLOWED = {
-    "staff": {"/", "/churn", "/segments", "/tags", "/lifecycle"},
+    "staff": {"/", "/churn", "/campaigns", "/segments", "/tags", "/lifecycle"},
     "analyst": set(PAGES),
     "compliance": set(PAGES),
     "admin": {"/", "/segments", "/tags", "/lifecycle", "/models", "/jobs"},
