@@ -38,6 +38,22 @@ def console(tmp_path_factory, demo_dir):
 
 
 @pytest.fixture
+def browser_pages(console):
+    """New pages, each in a browser context of its own (two people at two desks)."""
+    _home, _base, browser = console
+    contexts = []
+
+    def make():
+        context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
 def page(console):
     _home, _base, browser = console
     context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
@@ -53,10 +69,11 @@ def page(console):
     ("sam", "sam-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle"},
      "/jobs"),
     ("ana", "ana-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
-                               "Models", "Jobs"}, None),
+                               "Models", "Jobs", "Exports"}, None),
     ("cora", "cora-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
-                                 "Models", "Jobs"}, None),
-    ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs"}, "/churn"),
+                                 "Models", "Jobs", "Exports"}, None),
+    ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs", "Exports"},
+     "/churn"),
 ])
 def test_each_role_sees_its_menu_and_a_403_page_for_what_it_may_not_see(console, page, user, password, menu, refused):
     home, base, _browser = console
@@ -275,3 +292,39 @@ def test_a_campaign_from_the_at_risk_list_with_a_20_percent_control_group_shows_
     page.screenshot(path=str(home.path.parent / "campaign.png"), full_page=True)
     if os.environ.get("UPDATE_SCREENSHOTS"):
         shutil.copy(home.path.parent / "campaign.png", SCREENSHOTS / "campaign-en.png")
+
+
+def test_an_export_is_requested_approved_with_its_suppressions_seen_and_the_download_verifies(console, browser_pages,
+                                                                                             tmp_path):
+    import zipfile
+
+    from appliance.audit import load_public_key
+    from appliance.exports import verify
+    from appliance.home import EXPORT_PUBLIC_KEY
+
+    home, base, _browser = console
+    analyst, officer = browser_pages(), browser_pages()
+    sign_in(analyst, base, "ana", "ana-password-1")
+    analyst.click("header nav a:text-is('Exports')")
+    analyst.select_option("form.export-request select[name=report]", "segment_profile")
+    analyst.fill("form.export-request input[name=first]", "segment")
+    analyst.fill("form.export-request input[name=second]", "region")
+    analyst.select_option("form.export-request select[name=recipient]", "head_office")
+    analyst.click("form.export-request button[type=submit]")
+    analyst.wait_for_load_state()
+    request_id = analyst.url.rsplit("/", 1)[1]
+    assert analyst.locator("#export-status").inner_text() == "pending"
+    sign_in(officer, base, "cora", "cora-password-1", home)
+    officer.goto(f"{base}/exports")
+    officer.click(f"a:text-is('{request_id}')")
+    assert officer.locator("#suppression-reasons tr").count() == home.exports().get(request_id)["result"]["suppressed"]
+    officer.click("form.approve button[type=submit]")
+    officer.wait_for_load_state()
+    assert officer.locator("#export-status").inner_text() == "approved"
+    with officer.expect_download() as download:
+        officer.click("#download-bundle")
+    archive = tmp_path / "bundle.zip"
+    download.value.save_as(archive)
+    zipfile.ZipFile(archive).extractall(tmp_path)
+    verdict = verify(tmp_path / request_id, load_public_key((home.path / EXPORT_PUBLIC_KEY).read_bytes()))
+    assert verdict.ok, verdict.message
