@@ -508,3 +508,22 @@ def _retention_campaigns(store: Store) -> None:
     CREATE INDEX campaign_members_arm ON campaign_members(campaign_id, arm, probability DESC);
     CREATE INDEX campaign_responses_campaign ON campaign_responses(campaign_id, customer_id)
     """)
+
+
+@migration(11, "audit search at millions of entries: the customers, requests and campaigns each entry names, "
+               "and the log indexed by time, event and actor in entry order")
+def _audit_search(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE audit_refs (ref TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (ref, seq)) WITHOUT ROWID;
+    INSERT OR IGNORE INTO audit_refs SELECT j.value, a.seq FROM audit_log a, json_each(a.details, '$.customers') j
+        WHERE json_valid(a.details) AND json_type(a.details, '$.customers') = 'array' AND j.type = 'text';
+    INSERT OR IGNORE INTO audit_refs SELECT json_extract(details, '$.customer'), seq FROM audit_log
+        WHERE json_valid(details) AND json_type(details, '$.customer') = 'text';
+    INSERT OR IGNORE INTO audit_refs SELECT json_extract(details, '$.request'), seq FROM audit_log
+        WHERE json_valid(details) AND json_type(details, '$.request') = 'text';
+    INSERT OR IGNORE INTO audit_refs SELECT json_extract(details, '$.campaign'), seq FROM audit_log
+        WHERE json_valid(details) AND json_type(details, '$.campaign') = 'text';
+    CREATE INDEX audit_log_at ON audit_log(at);
+    CREATE INDEX audit_log_event_seq ON audit_log(event);
+    CREATE INDEX audit_log_actor_seq ON audit_log(actor)
+    """)

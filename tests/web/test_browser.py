@@ -71,7 +71,7 @@ def page(console):
     ("ana", "ana-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
                                "Models", "Jobs", "Exports"}, None),
     ("cora", "cora-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
-                                 "Models", "Jobs", "Exports"}, None),
+                                 "Models", "Jobs", "Exports", "Audit log"}, None),
     ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs", "Exports"},
      "/churn"),
 ])
@@ -298,7 +298,7 @@ def test_an_export_is_requested_approved_with_its_suppressions_seen_and_the_down
                                                                                              tmp_path):
     import zipfile
 
-    from appliance.audit import load_public_key
+    from appliance.audit import load_public_key, verify_pack
     from appliance.exports import verify
     from appliance.home import EXPORT_PUBLIC_KEY
 
@@ -328,3 +328,13 @@ def test_an_export_is_requested_approved_with_its_suppressions_seen_and_the_down
     zipfile.ZipFile(archive).extractall(tmp_path)
     verdict = verify(tmp_path / request_id, load_public_key((home.path / EXPORT_PUBLIC_KEY).read_bytes()))
     assert verdict.ok, verdict.message
+    # The officer finds the approval in the audit log and takes an evidence pack that verifies.
+    officer.click("header nav a:text-is('Audit log')")
+    officer.fill("#audit-filters input[name=ref]", request_id)
+    officer.click("#audit-filters button[type=submit]")
+    officer.wait_for_load_state()
+    events = officer.locator("#audit-entries tbody tr td:nth-child(4)").all_inner_texts()
+    assert {"export.request", "export.approve", "export.write", "export.download"} <= set(events)
+    with officer.expect_download() as pack:
+        officer.click("#download-pack")
+    assert verify_pack(Path(pack.value.path()).read_bytes(), home.audit.public_key).ok

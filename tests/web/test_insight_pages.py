@@ -14,11 +14,11 @@ from tests.conftest import TESTS
 from tests.web.test_console import HTTPS, SAME_SITE, _english, _sign_in
 from tests.web.test_customer_view import _csrf_of
 
-PAGES = ("/", "/churn", "/campaigns", "/segments", "/tags", "/lifecycle", "/models", "/jobs", "/exports")
+PAGES = ("/", "/churn", "/campaigns", "/segments", "/tags", "/lifecycle", "/models", "/jobs", "/exports", "/audit")
 ALLOWED = {
     "staff": {"/", "/churn", "/campaigns", "/segments", "/tags", "/lifecycle"},
-    "analyst": set(PAGES),
     "compliance": set(PAGES),
+    "analyst": set(PAGES) - {"/audit"},
     "admin": {"/", "/segments", "/tags", "/lifecycle", "/models", "/jobs", "/exports"},
 }
 PASSWORDS = {"staff": ("sam", "sam-password-1"), "analyst": ("ana", "ana-password-1"),
