@@ -17,6 +17,7 @@ SORTS = ("risk", "value")
 # Value bands on the customer's balance (the feature balance_now, as of the scoring date): the tags' own
 # thresholds for affluent (100,000) and low balance (10,000 here, a branch's everyday cut).
 VALUE_BANDS = {"high": (100_000, None), "medium": (10_000, 100_000), "low": (None, 10_000)}
+SMALL_BRANCH = 2_000
 
 
 def at_risk(store, *, band=None, branch=None, segment=None, value=None, sort: str = "risk",
@@ -50,13 +51,37 @@ def at_risk(store, *, band=None, branch=None, segment=None, value=None, sort: st
     if sort == "value":
         clauses += ["f.balance_now IS NOT NULL", "f.as_of = ?"]
         params.append(as_of)
+    if band is not None:
+        # The band's probabilities lie within its histogram bins: a bounded stretch of the ordered index, so a
+        # band with fewer matches than a page does not walk the whole day.
+        bins = store.query("SELECT min(bin), max(bin) FROM risk_summaries WHERE as_of = ? AND risk_band = ?",
+                           (as_of, band))[0]
+        if bins[0] is not None:
+            clauses.append("s.probability >= ? AND s.probability < ?")
+            params += [bins[0] / 10, (bins[1] + 1) / 10 if bins[1] < 9 else 2.0]
     reasons = "s.reasons_zh" if zh else "s.reasons_en"
-    first = ("customer_scores s JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = s.as_of"
-             if sort == "risk" else
-             "customer_features f JOIN customer_scores s ON s.customer_id = f.customer_id AND s.as_of = f.as_of")
+    # CROSS JOIN fixes the loop order (SQLite never reorders around it). Usually the ordered index drives, the
+    # other tables are looked up by key, and the walk stops after a page: a branch alone holds a page within a
+    # few thousand rows. A branch with a segment or value band, or a small branch, may hold fewer than a page,
+    # and the walk would cross the whole day; then the branch's customers drive (one branch of a million
+    # customers is some ten thousand) and only they are sorted. Left to itself the planner may sort the whole
+    # day's scores (seconds at a million customers).
+    join_s = "customer_scores s ON s.customer_id = c.customer_id AND s.as_of = ?"
+    narrow = branch is not None and (segment is not None or value is not None or store.scalar(
+        "SELECT count(*) FROM customers WHERE branch = ?", (branch,)) < SMALL_BRANCH)
+    if narrow:
+        params.insert(0, as_of)
+        tables = (f"customers c CROSS JOIN {join_s} CROSS JOIN customer_features f ON f.customer_id = s.customer_id "
+                  "AND f.as_of = s.as_of")
+    elif sort == "risk":
+        tables = ("customer_scores s CROSS JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = "
+                  "s.as_of CROSS JOIN customers c ON c.customer_id = s.customer_id")
+    else:
+        tables = ("customer_features f CROSS JOIN customer_scores s ON s.customer_id = f.customer_id AND s.as_of = "
+                  "f.as_of CROSS JOIN customers c ON c.customer_id = s.customer_id")
     rows = [dict(r) for r in store.query(
         f"SELECT s.customer_id, s.probability, s.risk_band, {reasons} AS reasons, c.branch, g.segment, "
-        f"f.balance_now AS balance FROM {first} JOIN customers c ON c.customer_id = s.customer_id "
+        f"f.balance_now AS balance FROM {tables} "
         "LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = s.as_of "
         f"WHERE {' AND '.join(clauses)} ORDER BY {key} DESC, {ident} LIMIT ?", (*params, limit))]
     for row in rows:

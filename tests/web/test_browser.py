@@ -72,8 +72,8 @@ def page(console):
                                "Models", "Jobs", "Exports"}, None),
     ("cora", "cora-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
                                  "Models", "Jobs", "Exports", "Audit log"}, None),
-    ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs", "Exports"},
-     "/churn"),
+    ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs", "Exports",
+                                   "Users"}, "/churn"),
 ])
 def test_each_role_sees_its_menu_and_a_403_page_for_what_it_may_not_see(console, page, user, password, menu, refused):
     home, base, _browser = console

@@ -4,6 +4,7 @@ customers, filters and keyset paging, and that no raw PII reaches the page."""
 import json
 
 import pandas as pd
+import pytest
 
 from tests.web.test_console import HTTPS, _english, _sign_in
 
@@ -80,3 +81,27 @@ def test_value_band_and_highest_balance_first_page_through_every_match(scored, m
         assert len(seen) == len(set(seen)) and set(seen) == expected, value
         shown = [balances[c] for c in seen]
         assert shown == sorted(shown, reverse=True)
+
+
+@pytest.mark.parametrize("small_branch", [0, 10**9])  # the ordered walk, and the branch's own customers first
+def test_a_branch_filter_pages_through_exactly_its_scored_customers_riskiest_first(scored, monkeypatch, small_branch):
+    from appliance.web import churn
+
+    monkeypatch.setattr(churn, "SMALL_BRANCH", small_branch)
+    home, _app = scored
+    as_of = home.store.scalar("SELECT max(as_of) FROM customer_scores")
+    branch = home.store.scalar("SELECT branch FROM customers GROUP BY branch ORDER BY count(*) DESC LIMIT 1")
+    for extra in ({}, {"segment": home.store.scalar("SELECT min(segment) FROM customer_segments")}):
+        seen, after = [], None
+        while True:
+            _day, rows = churn.at_risk(home.store, branch=branch, after=after, limit=3, **extra)
+            seen += rows
+            if len(rows) < 3:
+                break
+            after = (rows[-1]["probability"], rows[-1]["customer_id"])
+        expected = home.store.rows(
+            "SELECT s.customer_id FROM customer_scores s JOIN customers c USING (customer_id) LEFT JOIN "
+            "customer_segments g ON g.customer_id = s.customer_id AND g.as_of = s.as_of WHERE s.as_of = ? AND "
+            "c.branch = ? AND (? IS NULL OR g.segment = ?) ORDER BY s.probability DESC, s.customer_id",
+            (as_of, branch, extra.get("segment"), extra.get("segment")))
+        assert [r["customer_id"] for r in seen] == [r[0] for r in expected] and expected
