@@ -39,7 +39,7 @@ EVENTS = (
     "model.score", "export.request", "export.preview", "export.approve", "export.reject", "export.stale",
     "export.write", "job.run", "job.requested", "retention.purge", "subject.find", "subject.report", "subject.erase",
     "config.change", "audit.export", "audit.checkpoint", "logout", "api_token.create", "api_token.revoke",
-    "campaign.create", "campaign.contact", "export.download", "audit.verify", "audit.search", "user.sessions.end",
+    "campaign.create", "campaign.contact", "export.download", "audit.verify", "audit.search", "user.sessions.end", "policy.apply",
 )
 
 

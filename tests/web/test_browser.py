@@ -71,9 +71,9 @@ def page(console):
     ("ana", "ana-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
                                "Models", "Jobs", "Exports"}, None),
     ("cora", "cora-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
-                                 "Models", "Jobs", "Exports", "Audit log"}, None),
+                                 "Models", "Jobs", "Exports", "Audit log", "Policies"}, None),
     ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs", "Exports",
-                                   "Users"}, "/churn"),
+                                   "Policies", "Users"}, "/churn"),
 ])
 def test_each_role_sees_its_menu_and_a_403_page_for_what_it_may_not_see(console, page, user, password, menu, refused):
     home, base, _browser = console
@@ -338,3 +338,19 @@ def test_an_export_is_requested_approved_with_its_suppressions_seen_and_the_down
     with officer.expect_download() as pack:
         officer.click("#download-pack")
     assert verify_pack(Path(pack.value.path()).read_bytes(), home.audit.public_key).ok
+
+
+def test_a_malformed_policy_draft_shows_its_line_and_changes_nothing(console, page):
+    home, base, _browser = console
+    sign_in(page, base, "cora", "cora-password-1", home)
+    page.click("header nav a:text-is('Policies')")
+    in_force = dict(home.store.rows("SELECT name, sha256 FROM policy_state"))
+    text = (home.path / "policies" / "retention.yaml").read_text()
+    page.select_option("form.draft select[name=name]", "retention.yaml")
+    page.fill("form.draft textarea[name=text]", text + "\n  bogus: [\n")
+    page.click("form.draft button[type=submit]:not(.apply)")
+    page.wait_for_load_state()
+    error = page.locator("#draft-error").inner_text()
+    assert "retention.yaml" in error and "line" in error
+    assert dict(home.store.rows("SELECT name, sha256 FROM policy_state")) == in_force
+    assert (home.path / "policies" / "retention.yaml").read_text() == text
