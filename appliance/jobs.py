@@ -99,7 +99,6 @@ def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[di
         score(home.store, churn, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], claimed=claimed,
               first=position == 0)
         drift[churn.card["onnx_file"]] = churn.card["drift"][-1]
-    summarise_risk(home.store, as_of)
     for card in current_cards(models, "propensity"):
         model = Model(card)
         home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=as_of.isoformat(),
@@ -111,6 +110,8 @@ def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[di
         segments = Model(current_card(models, "segments"))
         home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=as_of.isoformat())
         profiles = assign_segments(home.store, segments, as_of)
+    if claimed:
+        summarise_risk(home.store, as_of)
     return len(claimed), drift, profiles
 
 

@@ -10,6 +10,7 @@ from appliance.store import Store
 from appliance.subjects import register_erasure
 
 register_erasure("customer_scores")
+register_erasure("risk_ranks")
 register_erasure("customer_segments")
 register_erasure("propensity_scores")
 
@@ -110,12 +111,19 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
 
 def summarise_risk(store: Store, as_of: date) -> None:
     """The date's churn scores counted in tenths of probability and by risk band, for the console's histogram
-    and risk figures (one pass here instead of one per page view)."""
+    and risk figures (one pass here instead of one per page view); and ranked within each branch and segment
+    (`risk_ranks`), so that the at-risk list filtered by both is one stretch of an index at any size. Run after
+    the segments are assigned."""
     day = as_of.isoformat()
     with store.transaction():
-        store.execute("DELETE FROM risk_summaries WHERE as_of = ?", (day,))
+        for table in ("risk_summaries", "risk_ranks"):
+            store.execute(f"DELETE FROM {table} WHERE as_of = ?", (day,))
         store.execute("INSERT INTO risk_summaries SELECT as_of, min(CAST(probability * 10 AS INTEGER), 9), risk_band, "
                       "count(*) FROM customer_scores WHERE as_of = ? GROUP BY 2, 3", (day,))
+        store.execute("INSERT INTO risk_ranks SELECT s.as_of, coalesce(c.branch, ''), coalesce(g.segment, -1), "
+                      "s.probability, s.customer_id FROM customer_scores s JOIN customers c ON c.customer_id = "
+                      "s.customer_id LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = "
+                      "s.as_of WHERE s.as_of = ?", (day,))
 
 
 def assign_segments(store: Store, model: Model, as_of: date) -> list[dict]:

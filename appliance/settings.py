@@ -82,6 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
             "A console session unused for this long ends; the user signs in again.", 1, 480),
     Setting("console.session_hours", 8, int,
             "A console session ends this long after sign-in, however busy.", 1, 24),
+    Setting("console.upload_mib", 512, int,
+            "The largest file the console takes in an upload, in MiB (sent in chunks; kept only in the home's "
+            "inbox until it is ingested).", 1, 10240),
     Setting("console.tls_certificate", "", str,
             "The bank's certificate (PEM) for the console on addresses other than loopback; relative to the home "
             "or absolute. Empty: the box's own, made at init (tls/ in the home)."),

@@ -527,3 +527,12 @@ def _audit_search(store: Store) -> None:
     CREATE INDEX audit_log_event_seq ON audit_log(event);
     CREATE INDEX audit_log_actor_seq ON audit_log(actor)
     """)
+
+
+@migration(12, "the at-risk list by branch and segment, in risk order, written once per scoring")
+def _risk_ranks(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE risk_ranks (
+        as_of TEXT NOT NULL, branch TEXT NOT NULL, segment INTEGER NOT NULL, probability REAL NOT NULL,
+        customer_id TEXT NOT NULL, PRIMARY KEY (as_of, branch, segment, probability DESC, customer_id)) WITHOUT ROWID
+    """)

@@ -134,6 +134,7 @@ def measure(home, requests: int, seed: int = 9) -> dict[str, tuple[float, float]
         "churn, high band": (staff, lambda: "/churn?band=high"),
         "churn, one branch": (staff, lambda: f"/churn?branch={rng.choice(BRANCHES)}"),
         "churn, branch + segment": (staff, lambda: f"/churn?branch={rng.choice(BRANCHES)}&segment=3"),
+        "churn, branch + value": (staff, lambda: f"/churn?branch={rng.choice(BRANCHES)}&value=high"),
         "churn, page halfway down": (staff, lambda: f"/churn?after_key={middle[0]!r}&after_id={middle[1]}"),
         "churn, by value": (staff, lambda: "/churn?sort=value"),
         "churn, high value, high risk": (staff, lambda: "/churn?value=high&band=high"),
@@ -143,6 +144,9 @@ def measure(home, requests: int, seed: int = 9) -> dict[str, tuple[float, float]
         "lifecycle": (staff, lambda: "/lifecycle"),
         "models": (analyst, lambda: "/models"),
         "jobs": (analyst, lambda: "/jobs"),
+        "campaigns": (analyst, lambda: "/campaigns"),
+        "exports": (analyst, lambda: "/exports"),
+        "data": (analyst, lambda: "/data"),
         "api churn": (None, lambda: "/api/v1/churn?limit=50"),
         "api customer": (None, lambda: f"/api/v1/customers/{some_customer()}"),
     }

@@ -113,8 +113,8 @@ def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
         app.logger.error("console incident %s on %s (%s)", incident, request.path, type(_error).__name__)
         return _error_page(500, _l("Something went wrong on our side."), incident)
 
-    from appliance.web import (account, api, audit_log, auth, campaigns, churn, customers, exports, health, insights,
-                               overview, policies, users)
+    from appliance.web import (account, api, audit_log, auth, campaigns, churn, customers, data, exports, health,
+                               insights, overview, policies, users)
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
@@ -128,6 +128,7 @@ def create_app(home, *, testing: bool = False, credentials=None) -> Flask:
     app.register_blueprint(audit_log.blueprint)
     app.register_blueprint(users.blueprint)
     app.register_blueprint(policies.blueprint)
+    app.register_blueprint(data.blueprint)
     app.register_blueprint(api.blueprint)
     csrf.exempt(api.blueprint)  # token-authenticated and read-only: no cookie for another site to ride on
     return app

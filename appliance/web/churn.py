@@ -62,14 +62,26 @@ def at_risk(store, *, band=None, branch=None, segment=None, value=None, sort: st
     reasons = "s.reasons_zh" if zh else "s.reasons_en"
     # CROSS JOIN fixes the loop order (SQLite never reorders around it). Usually the ordered index drives, the
     # other tables are looked up by key, and the walk stops after a page: a branch alone holds a page within a
-    # few thousand rows. A branch with a segment or value band, or a small branch, may hold fewer than a page,
-    # and the walk would cross the whole day; then the branch's customers drive (one branch of a million
-    # customers is some ten thousand) and only they are sorted. Left to itself the planner may sort the whole
-    # day's scores (seconds at a million customers).
+    # few thousand rows. A branch with a segment reads risk_ranks, where each branch and segment is already in
+    # risk order. A branch with a value band, or a small branch, may hold fewer than a page, and the walk would
+    # cross the whole day; then the branch's customers drive (one branch of a million customers is some ten
+    # thousand) and only they are sorted. Left to itself the planner may sort the whole day's scores (seconds at
+    # a million customers).
     join_s = "customer_scores s ON s.customer_id = c.customer_id AND s.as_of = ?"
-    narrow = branch is not None and (segment is not None or value is not None or store.scalar(
+    ranked = (branch is not None and segment is not None and sort == "risk"
+              and store.scalar("SELECT 1 FROM risk_ranks WHERE as_of = ? LIMIT 1", (as_of,)))
+    narrow = not ranked and branch is not None and (segment is not None or value is not None or store.scalar(
         "SELECT count(*) FROM customers WHERE branch = ?", (branch,)) < SMALL_BRANCH)
-    if narrow:
+    if ranked:
+        # Branch and segment: one stretch of risk_ranks, already in risk order.
+        clauses = [c.replace("s.probability", "r.probability").replace("s.customer_id", "r.customer_id")
+                   for c in clauses] + ["r.as_of = ?", "r.branch = ?", "r.segment = ?"]
+        params += [as_of, branch, segment]
+        key, ident = "r.probability", "r.customer_id"
+        tables = ("risk_ranks r CROSS JOIN customer_scores s ON s.customer_id = r.customer_id AND s.as_of = r.as_of "
+                  "CROSS JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = s.as_of "
+                  "CROSS JOIN customers c ON c.customer_id = s.customer_id")
+    elif narrow:
         params.insert(0, as_of)
         tables = (f"customers c CROSS JOIN {join_s} CROSS JOIN customer_features f ON f.customer_id = s.customer_id "
                   "AND f.as_of = s.as_of")

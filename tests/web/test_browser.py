@@ -69,11 +69,11 @@ def page(console):
     ("sam", "sam-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle"},
      "/jobs"),
     ("ana", "ana-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
-                               "Models", "Jobs", "Exports"}, None),
+                               "Models", "Jobs", "Exports", "Data"}, None),
     ("cora", "cora-password-1", {"Overview", "Customers at risk", "Campaigns", "Segments", "Tags", "Lifecycle",
                                  "Models", "Jobs", "Exports", "Audit log", "Policies"}, None),
     ("admin", "admin-password-1", {"Overview", "Segments", "Tags", "Lifecycle", "Models", "Jobs", "Exports",
-                                   "Policies", "Users"}, "/churn"),
+                                   "Data", "Policies", "Users"}, "/churn"),
 ])
 def test_each_role_sees_its_menu_and_a_403_page_for_what_it_may_not_see(console, page, user, password, menu, refused):
     home, base, _browser = console
@@ -354,3 +354,26 @@ def test_a_malformed_policy_draft_shows_its_line_and_changes_nothing(console, pa
     assert "retention.yaml" in error and "line" in error
     assert dict(home.store.rows("SELECT name, sha256 FROM policy_state")) == in_force
     assert (home.path / "policies" / "retention.yaml").read_text() == text
+
+
+def test_an_admin_uploads_a_file_and_watches_it_to_a_committed_batch_with_its_quarantined_row(console, page,
+                                                                                               demo_dir, tmp_path):
+    from tests.web.test_data_pages import BAD_DATE, upload_file
+
+    home, base, _browser = console
+    path, customers = upload_file(demo_dir, tmp_path, rows=30)
+    sign_in(page, base, "admin", "admin-password-1", home)
+    page.click("header nav a:text-is('Data')")
+    page.select_option("#upload select[name=source]", "demo")
+    page.set_input_files("#upload input[type=file]", str(path))
+    page.click("#upload button[type=submit]")
+    link = page.locator("#upload-progress a.batch-link")
+    link.wait_for(state="visible", timeout=60_000)
+    assert page.locator("#upload-progress progress").evaluate("bar => bar.value === bar.max")
+    assert "29 rows loaded, 1 quarantined" in link.inner_text()
+    link.click()
+    page.wait_for_load_state()
+    cells = page.locator("#quarantine tbody tr td").all_inner_texts()
+    assert cells[0] == "customers.csv" and cells[2] and cells[3]
+    assert BAD_DATE not in page.content()
+    assert [p for p in (home.path / "inbox").rglob("*") if p.is_file()] == []

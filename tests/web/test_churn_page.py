@@ -83,12 +83,18 @@ def test_value_band_and_highest_balance_first_page_through_every_match(scored, m
         assert shown == sorted(shown, reverse=True)
 
 
-@pytest.mark.parametrize("small_branch", [0, 10**9])  # the ordered walk, and the branch's own customers first
-def test_a_branch_filter_pages_through_exactly_its_scored_customers_riskiest_first(scored, monkeypatch, small_branch):
+@pytest.mark.parametrize("small_branch, ranks", [(0, True), (10**9, True), (0, False), (10**9, False)])
+def test_a_branch_filter_pages_through_exactly_its_scored_customers_riskiest_first(scored, monkeypatch, small_branch,
+                                                                                   ranks):
+    """Every way the list is read: the ordered walk, the branch's customers first, risk_ranks for a branch with
+    a segment, and without risk_ranks (a run before they existed)."""
     from appliance.web import churn
 
     monkeypatch.setattr(churn, "SMALL_BRANCH", small_branch)
     home, _app = scored
+    if not ranks:
+        with home.store.transaction():
+            home.store.execute("DELETE FROM risk_ranks")
     as_of = home.store.scalar("SELECT max(as_of) FROM customer_scores")
     branch = home.store.scalar("SELECT branch FROM customers GROUP BY branch ORDER BY count(*) DESC LIMIT 1")
     for extra in ({}, {"segment": home.store.scalar("SELECT min(segment) FROM customer_segments")}):

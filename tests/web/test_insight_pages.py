@@ -15,12 +15,13 @@ from tests.web.test_console import HTTPS, SAME_SITE, _english, _sign_in
 from tests.web.test_customer_view import _csrf_of
 
 PAGES = ("/", "/churn", "/campaigns", "/segments", "/tags", "/lifecycle", "/models", "/jobs", "/exports", "/audit",
-         "/users", "/policies")
+         "/users", "/policies", "/data")
 ALLOWED = {
     "staff": {"/", "/churn", "/campaigns", "/segments", "/tags", "/lifecycle"},
-    "compliance": set(PAGES) - {"/users"},
+    "compliance": set(PAGES) - {"/users", "/data"},
     "analyst": set(PAGES) - {"/audit", "/users", "/policies"},
-    "admin": {"/", "/segments", "/tags", "/lifecycle", "/models", "/jobs", "/exports", "/users", "/policies"},
+    "admin": {"/", "/segments", "/tags", "/lifecycle", "/models", "/jobs", "/exports", "/users", "/policies",
+              "/data"},
 }
 PASSWORDS = {"staff": ("sam", "sam-password-1"), "analyst": ("ana", "ana-password-1"),
              "compliance": ("cora", "cora-password-1"), "admin": ("admin", "admin-password-1")}
