@@ -162,12 +162,17 @@ def _tag_sizes(store: Store, params: dict) -> dict[str, int]:
     return dict(store.rows("SELECT tag, count(*) FROM customer_tags WHERE as_of = ? GROUP BY tag", (params["as_of"],)))
 
 
+# A campaign's customers: those in its responses (ingested, or recorded by staff in the console) and, for the
+# campaigns made on the box, every member of both groups, so the control group is counted too.
 _CAMPAIGN_UNITS = f"""
-        SELECT r.customer_id AS customer_id, r.campaign_id AS campaign, coalesce(r.group_name, '{UNKNOWN}') AS arm,
+        SELECT r.customer_id AS customer_id, r.campaign_id AS campaign, coalesce(max(r.arm), '{UNKNOWN}') AS arm,
                {_CUSTOMER_DIMENSIONS['region']} AS region,
                coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment,
-               max(r.responded_at IS NOT NULL) AS responded, sc.probability AS churn_probability
-        FROM campaign_responses r JOIN customers c ON c.customer_id = r.customer_id
+               max(r.responded) AS responded, sc.probability AS churn_probability
+        FROM (SELECT customer_id, campaign_id, group_name AS arm, responded_at IS NOT NULL AS responded
+              FROM campaign_responses
+              UNION ALL SELECT customer_id, campaign_id, arm, 0 FROM campaign_members) r
+        JOIN customers c ON c.customer_id = r.customer_id
         LEFT JOIN branches b ON b.branch_id = c.branch
         LEFT JOIN customer_segments sg ON sg.customer_id = r.customer_id AND sg.as_of = :as_of
         LEFT JOIN customer_scores sc ON sc.customer_id = r.customer_id AND sc.as_of = :as_of
@@ -175,7 +180,8 @@ _CAMPAIGN_UNITS = f"""
 
 
 def _campaign_count(store, params) -> int:
-    return max(1, store.scalar("SELECT count(DISTINCT campaign_id) FROM campaign_responses") or 1)
+    return max(1, store.scalar("SELECT count(*) FROM (SELECT campaign_id FROM campaign_responses UNION "
+                               "SELECT campaign_id FROM campaign_members)") or 1)
 
 
 def _campaign_labels(store: Store, params: dict) -> dict:
@@ -224,12 +230,12 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            _OVERLAP_UNITS, required_dimensions=("tag_a", "tag_b"), publishes_totals=False,
            max_units_per_customer=lambda store, params: _tag_catalogue_size(store, params) ** 2,
            intersection_sizes=_tag_sizes),
-    Report("campaign_results", "Campaign results", "营销活动效果", "customers contacted",
+    Report("campaign_results", "Campaign results", "营销活动效果", "customers in the campaign",
            ("campaign", "arm", "region", "segment"),
            (Measure("responded", "count", (0.0, 1.0), False, "customers who responded", "响应客户数"),
             _PROBABILITY),
-           frozenset({"campaign_responses", "campaigns", "customers", "branches", "customer_segments", "customer_scores",
-                      "segment_profiles"}),
+           frozenset({"campaign_responses", "campaign_members", "campaigns", "customers", "branches",
+                      "customer_segments", "customer_scores", "segment_profiles"}),
            _CAMPAIGN_UNITS, max_units_per_customer=_campaign_count,
            labels=lambda store, params: {**_campaign_labels(store, params), **_segment_labels(store, params)}),
     Report("product_holdings", "Product holdings", "产品持有", "holdings",

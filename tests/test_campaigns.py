@@ -150,3 +150,20 @@ def test_campaign_ids_do_not_read_as_personal_data_to_the_pii_engine(pii):
     assert len(ids) == 300
     flagged = [i for i in ids if pii.analyze(i)]
     assert flagged == []
+
+
+def test_the_campaign_results_report_counts_both_groups_of_a_campaign_made_on_the_box(scored):
+    from appliance import reports
+
+    home, as_of = scored
+    with home.store.transaction():
+        made = campaigns.create(home.store, ANALYST, "Both arms", "at_risk", {}, 0.25, seed=3)
+        treated = home.store.scalar("SELECT customer_id FROM campaign_members WHERE campaign_id = ? AND arm = "
+                                    "'treatment' LIMIT 1", (made["campaign_id"],))
+        campaigns.record_contact(home.store, made["campaign_id"], treated, "accepted", ANALYST)
+    report = reports.get("campaign_results")
+    table = reports.compute(home.store, report, ("campaign", "arm"),
+                            reports.resolve_parameters(home.store, report, as_of))
+    by_arm = {a.key["arm"]: a.customers for a in table.aggregates
+              if a.key.get("campaign") == made["campaign_id"] and "arm" in a.key}
+    assert by_arm == {"treatment": made["treatment"], "control": made["control"]}
