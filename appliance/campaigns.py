@@ -46,7 +46,7 @@ def eligible(store: Store, chosen_from: str, criteria: dict) -> tuple[str | None
     """(scores' date, the customers chosen: customer_id, probability, risk band, segment), from the latest
     scoring. At risk: the churn page's filters (band, branch, segment, value); segment: one segment; tag: one
     tag or lifecycle stage."""
-    from appliance.web.churn import VALUE_BANDS
+    from appliance.scoring import VALUE_BANDS
 
     as_of = store.scalar("SELECT max(as_of) FROM customer_scores")
     if not as_of:

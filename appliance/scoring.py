@@ -109,6 +109,11 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
     return len(frame)
 
 
+# Value bands on the customer's balance (the feature balance_now as of the scoring date): the tags' own
+# threshold for affluent (100,000) and 10,000, a branch's everyday cut. (low, high) bounds; None is open.
+VALUE_BANDS = {"high": (100_000, None), "medium": (10_000, 100_000), "low": (None, 10_000)}
+
+
 def summarise_risk(store: Store, as_of: date) -> None:
     """The date's churn scores counted in tenths of probability and by risk band, for the console's histogram
     and risk figures (one pass here instead of one per page view); and ranked within each branch and segment
@@ -120,10 +125,13 @@ def summarise_risk(store: Store, as_of: date) -> None:
             store.execute(f"DELETE FROM {table} WHERE as_of = ?", (day,))
         store.execute("INSERT INTO risk_summaries SELECT as_of, min(CAST(probability * 10 AS INTEGER), 9), risk_band, "
                       "count(*) FROM customer_scores WHERE as_of = ? GROUP BY 2, 3", (day,))
+        high, medium = VALUE_BANDS["high"][0], VALUE_BANDS["medium"][0]
         store.execute("INSERT INTO risk_ranks SELECT s.as_of, coalesce(c.branch, ''), coalesce(g.segment, -1), "
+                      "CASE WHEN f.balance_now >= ? THEN 'high' WHEN f.balance_now >= ? THEN 'medium' ELSE 'low' END, "
                       "s.probability, s.customer_id FROM customer_scores s JOIN customers c ON c.customer_id = "
                       "s.customer_id LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = "
-                      "s.as_of WHERE s.as_of = ?", (day,))
+                      "s.as_of LEFT JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = s.as_of "
+                      "WHERE s.as_of = ?", (high, medium, day))
 
 
 def assign_segments(store: Store, model: Model, as_of: date) -> list[dict]:

@@ -529,10 +529,12 @@ def _audit_search(store: Store) -> None:
     """)
 
 
-@migration(12, "the at-risk list by branch and segment, in risk order, written once per scoring")
+@migration(12, "the at-risk list by branch and segment or value band, in risk order, written once per scoring")
 def _risk_ranks(store: Store) -> None:
     _run_script(store, """
     CREATE TABLE risk_ranks (
-        as_of TEXT NOT NULL, branch TEXT NOT NULL, segment INTEGER NOT NULL, probability REAL NOT NULL,
-        customer_id TEXT NOT NULL, PRIMARY KEY (as_of, branch, segment, probability DESC, customer_id)) WITHOUT ROWID
+        as_of TEXT NOT NULL, branch TEXT NOT NULL, segment INTEGER NOT NULL, value_band TEXT NOT NULL,
+        probability REAL NOT NULL, customer_id TEXT NOT NULL,
+        PRIMARY KEY (as_of, branch, segment, probability DESC, customer_id)) WITHOUT ROWID;
+    CREATE INDEX risk_ranks_value ON risk_ranks(as_of, branch, value_band, probability DESC, customer_id)
     """)

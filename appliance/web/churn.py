@@ -8,15 +8,13 @@ import json
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import get_locale
 
+from appliance.scoring import VALUE_BANDS
 from appliance.web.auth import requires
 
 blueprint = Blueprint("churn", __name__)
 PAGE = 50
 BANDS = ("high", "medium", "low")
 SORTS = ("risk", "value")
-# Value bands on the customer's balance (the feature balance_now, as of the scoring date): the tags' own
-# thresholds for affluent (100,000) and low balance (10,000 here, a branch's everyday cut).
-VALUE_BANDS = {"high": (100_000, None), "medium": (10_000, 100_000), "low": (None, 10_000)}
 SMALL_BRANCH = 2_000
 
 
@@ -62,21 +60,25 @@ def at_risk(store, *, band=None, branch=None, segment=None, value=None, sort: st
     reasons = "s.reasons_zh" if zh else "s.reasons_en"
     # CROSS JOIN fixes the loop order (SQLite never reorders around it). Usually the ordered index drives, the
     # other tables are looked up by key, and the walk stops after a page: a branch alone holds a page within a
-    # few thousand rows. A branch with a segment reads risk_ranks, where each branch and segment is already in
-    # risk order. A branch with a value band, or a small branch, may hold fewer than a page, and the walk would
-    # cross the whole day; then the branch's customers drive (one branch of a million customers is some ten
+    # few thousand rows. A branch with a segment or value band reads risk_ranks, where each is already in risk
+    # order. A small branch may hold fewer than a page, and the walk would cross the whole day; then (and for a
+    # run from before risk_ranks) the branch's customers drive (one branch of a million customers is some ten
     # thousand) and only they are sorted. Left to itself the planner may sort the whole day's scores (seconds at
     # a million customers).
     join_s = "customer_scores s ON s.customer_id = c.customer_id AND s.as_of = ?"
-    ranked = (branch is not None and segment is not None and sort == "risk"
+    ranked = (branch is not None and (segment is not None or value is not None) and sort == "risk"
               and store.scalar("SELECT 1 FROM risk_ranks WHERE as_of = ? LIMIT 1", (as_of,)))
     narrow = not ranked and branch is not None and (segment is not None or value is not None or store.scalar(
         "SELECT count(*) FROM customers WHERE branch = ?", (branch,)) < SMALL_BRANCH)
     if ranked:
-        # Branch and segment: one stretch of risk_ranks, already in risk order.
+        # Branch and segment, or branch and value band: one stretch of risk_ranks, already in risk order.
         clauses = [c.replace("s.probability", "r.probability").replace("s.customer_id", "r.customer_id")
-                   for c in clauses] + ["r.as_of = ?", "r.branch = ?", "r.segment = ?"]
-        params += [as_of, branch, segment]
+                   for c in clauses] + ["r.as_of = ?", "r.branch = ?"]
+        params += [as_of, branch]
+        for column, wanted in (("r.segment", segment), ("r.value_band", value)):
+            if wanted is not None:
+                clauses.append(f"{column} = ?")
+                params.append(wanted)
         key, ident = "r.probability", "r.customer_id"
         tables = ("risk_ranks r CROSS JOIN customer_scores s ON s.customer_id = r.customer_id AND s.as_of = r.as_of "
                   "CROSS JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = s.as_of "

@@ -97,7 +97,9 @@ def test_a_branch_filter_pages_through_exactly_its_scored_customers_riskiest_fir
             home.store.execute("DELETE FROM risk_ranks")
     as_of = home.store.scalar("SELECT max(as_of) FROM customer_scores")
     branch = home.store.scalar("SELECT branch FROM customers GROUP BY branch ORDER BY count(*) DESC LIMIT 1")
-    for extra in ({}, {"segment": home.store.scalar("SELECT min(segment) FROM customer_segments")}):
+    found = {}
+    for extra in ({}, {"segment": home.store.scalar("SELECT min(segment) FROM customer_segments")},
+                  {"value": "high"}, {"value": "medium"}, {"value": "low"}):
         seen, after = [], None
         while True:
             _day, rows = churn.at_risk(home.store, branch=branch, after=after, limit=3, **extra)
@@ -105,9 +107,14 @@ def test_a_branch_filter_pages_through_exactly_its_scored_customers_riskiest_fir
             if len(rows) < 3:
                 break
             after = (rows[-1]["probability"], rows[-1]["customer_id"])
+        low, high = churn.VALUE_BANDS.get(extra.get("value"), (None, None))
         expected = home.store.rows(
             "SELECT s.customer_id FROM customer_scores s JOIN customers c USING (customer_id) LEFT JOIN "
-            "customer_segments g ON g.customer_id = s.customer_id AND g.as_of = s.as_of WHERE s.as_of = ? AND "
-            "c.branch = ? AND (? IS NULL OR g.segment = ?) ORDER BY s.probability DESC, s.customer_id",
-            (as_of, branch, extra.get("segment"), extra.get("segment")))
-        assert [r["customer_id"] for r in seen] == [r[0] for r in expected] and expected
+            "customer_segments g ON g.customer_id = s.customer_id AND g.as_of = s.as_of LEFT JOIN customer_features f "
+            "ON f.customer_id = s.customer_id AND f.as_of = s.as_of WHERE s.as_of = ? AND c.branch = ? AND "
+            "(? IS NULL OR g.segment = ?) AND (? IS NULL OR f.balance_now >= ?) AND "
+            "(? IS NULL OR coalesce(f.balance_now, 0) < ?) ORDER BY s.probability DESC, s.customer_id",
+            (as_of, branch, extra.get("segment"), extra.get("segment"), low, low, high, high))
+        assert [r["customer_id"] for r in seen] == [r[0] for r in expected]
+        found[tuple(extra)] = found.get(tuple(extra), 0) + len(expected)
+    assert found[()] and found[("segment",)] and found[("value",)]  # every kind of filter had customers to show
