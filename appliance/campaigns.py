@@ -46,25 +46,16 @@ def eligible(store: Store, chosen_from: str, criteria: dict) -> tuple[str | None
     """(scores' date, the customers chosen: customer_id, probability, risk band, segment), from the latest
     scoring. At risk: the churn page's filters (band, branch, segment, value); segment: one segment; tag: one
     tag or lifecycle stage."""
-    from appliance.scoring import VALUE_BANDS
+    from appliance.scoring import at_risk_filters
 
     as_of = store.scalar("SELECT max(as_of) FROM customer_scores")
     if not as_of:
         raise CampaignError("no churn scores yet: run the nightly pipeline first")
     clauses, params = ["s.as_of = ?"], [as_of]
     if chosen_from == "at_risk":
-        for clause, key in (("s.risk_band = ?", "band"), ("c.branch = ?", "branch"), ("g.segment = ?", "segment")):
-            if criteria.get(key) is not None:
-                clauses.append(clause)
-                params.append(criteria[key])
-        if criteria.get("value") is not None:
-            low, high = VALUE_BANDS[criteria["value"]]
-            if low is not None:
-                clauses.append("f.balance_now >= ?")
-                params.append(low)
-            if high is not None:
-                clauses.append("coalesce(f.balance_now, 0) < ?")
-                params.append(high)
+        more, values = at_risk_filters(**{k: criteria.get(k) for k in ("band", "branch", "segment", "value")})
+        clauses += more
+        params += values
     elif chosen_from == "segment":
         clauses.append("g.segment = ?")
         params.append(int(criteria["segment"]))

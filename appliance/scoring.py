@@ -114,6 +114,25 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
 VALUE_BANDS = {"high": (100_000, None), "medium": (10_000, 100_000), "low": (None, 10_000)}
 
 
+def at_risk_filters(*, band=None, branch=None, segment=None, value=None) -> tuple[list[str], list]:
+    """SQL conditions (over customer_scores s, customers c, customer_segments g, customer_features f) and their
+    parameters for the at-risk list's filters: what the list shows and what a campaign chooses are the same."""
+    clauses, params = [], []
+    for clause, wanted in (("s.risk_band = ?", band), ("c.branch = ?", branch), ("g.segment = ?", segment)):
+        if wanted is not None:
+            clauses.append(clause)
+            params.append(wanted)
+    if value is not None:
+        low, high = VALUE_BANDS[value]
+        if low is not None:
+            clauses.append("f.balance_now >= ?")
+            params.append(low)
+        if high is not None:
+            clauses.append("coalesce(f.balance_now, 0) < ?")
+            params.append(high)
+    return clauses, params
+
+
 def summarise_risk(store: Store, as_of: date) -> None:
     """The date's churn scores counted in tenths of probability and by risk band, for the console's histogram
     and risk figures (one pass here instead of one per page view); and ranked within each branch and segment

@@ -120,13 +120,10 @@ def openapi():
 @blueprint.route("/overview")
 @permitted(None)
 def overview():
+    from appliance.web.overview import risk_figures
+
     store = current_app.extensions["home"].store
-    as_of = store.scalar("SELECT max(as_of) FROM risk_summaries")
-    bands, bins = {}, [0] * 10
-    for bin_, band, n in (store.query("SELECT bin, risk_band, customers FROM risk_summaries WHERE as_of = ?",
-                                      (as_of,)) if as_of else []):
-        bands[band] = bands.get(band, 0) + n
-        bins[bin_] += n
+    as_of, bands, bins = risk_figures(store)
     return jsonify({"customers": store.scalar("SELECT count(*) FROM customers"), "scored_as_of": as_of,
                     "risk_bands": bands, "risk_histogram": bins})
 

@@ -30,6 +30,13 @@ def signed_in(view):
     return wrapper
 
 
+def roles(permission: str) -> frozenset[str]:
+    """The roles that hold a permission (the command line's table), for what a page offers to whom."""
+    from appliance.access import PERMISSIONS
+
+    return PERMISSIONS[permission]
+
+
 def requires(permission: str):
     """A view for signed-in users whose role holds the permission (the same table as the command line);
     anyone else gets 403, whatever the menus show."""

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from appliance import campaigns
 from appliance.access import Actor
-from appliance.web.auth import requires
+from appliance.web.auth import requires, roles
 from appliance.web.churn import BANDS, VALUE_BANDS
 
 blueprint = Blueprint("campaigns", __name__)
@@ -27,13 +27,8 @@ def _list(error=None, status=200, form=None):
     return render_template("campaigns/list.html", user=request.user, role=request.role,
                            campaigns=campaigns.listing(home.store), error=error, form=form or {}, bands=BANDS,
                            values=tuple(VALUE_BANDS), tags=sorted(tag_names().items(), key=lambda kv: kv[1]),
-                           can_create=request.role in _roles("campaign.manage")), status
+                           can_create=request.role in roles("campaign.manage")), status
 
-
-def _roles(permission):
-    from appliance.access import PERMISSIONS
-
-    return PERMISSIONS[permission]
 
 
 @blueprint.route("/campaigns")
@@ -114,7 +109,7 @@ def view(campaign_id):
                  if len(rows) == PAGE else None)
     return render_template("campaigns/view.html", user=request.user, role=request.role, campaign=campaign,
                            rows=rows, effect=measured, chart=chart, following=following, outcomes=campaigns.OUTCOMES,
-                           can_work=request.role in _roles("campaign.work"))
+                           can_work=request.role in roles("campaign.work"))
 
 
 @blueprint.route("/campaigns/<campaign_id>/contacts", methods=["POST"])

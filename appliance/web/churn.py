@@ -8,7 +8,7 @@ import json
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import get_locale
 
-from appliance.scoring import VALUE_BANDS
+from appliance.scoring import VALUE_BANDS, at_risk_filters
 from appliance.web.auth import requires
 
 blueprint = Blueprint("churn", __name__)
@@ -27,19 +27,8 @@ def at_risk(store, *, band=None, branch=None, segment=None, value=None, sort: st
     as_of = store.scalar("SELECT max(as_of) FROM customer_scores")  # customer_scores_rank answers at once
     if not as_of:
         return None, []
-    clauses, params = ["s.as_of = ?"], [as_of]
-    for clause, wanted in (("s.risk_band = ?", band), ("c.branch = ?", branch), ("g.segment = ?", segment)):
-        if wanted is not None:
-            clauses.append(clause)
-            params.append(wanted)
-    if value is not None:
-        low, high = VALUE_BANDS[value]
-        if low is not None:
-            clauses.append("f.balance_now >= ?")
-            params.append(low)
-        if high is not None:
-            clauses.append("coalesce(f.balance_now, 0) < ?")
-            params.append(high)
+    clauses, params = at_risk_filters(band=band, branch=branch, segment=segment, value=value)
+    clauses, params = ["s.as_of = ?", *clauses], [as_of, *params]
     # Each order walks its own index (customer_scores_rank, customer_features_value) and stops at the page's
     # end; the ORDER BY names that index's columns so the planner sees it.
     key, ident = ("s.probability", "s.customer_id") if sort == "risk" else ("f.balance_now", "f.customer_id")

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from appliance.errors import AccessError, ApplianceError
 from appliance.exports import BUNDLE_FILES, STATUSES, ExportError
 from appliance.reports import REPORTS
-from appliance.web.auth import requires
+from appliance.web.auth import requires, roles
 
 blueprint = Blueprint("exports", __name__)
 
@@ -44,13 +44,8 @@ def _list_page(error=None, status=200, form=None):
         dimensions=sorted({d for r in reports for d in r["dimensions"]}),
         recipients=list(policy.budgets),
         purposes=[(n, t[0] if zh else t[1]) for n, t in purposes.titles.items() if n in purposes.export_purposes],
-        error=error, form=form or {}, can_request=request.role in _roles("export.request")), status
+        error=error, form=form or {}, can_request=request.role in roles("export.request")), status
 
-
-def _roles(permission):
-    from appliance.access import PERMISSIONS
-
-    return PERMISSIONS[permission]
 
 
 @blueprint.route("/exports")
@@ -84,12 +79,12 @@ def _request_or_404(request_id):
 @requires("insights.read")
 def view(request_id, error=None, status=200):
     item = _request_or_404(request_id)
-    may_decide = (request.role in _roles("export.approve") and item["status"] == "pending"
+    may_decide = (request.role in roles("export.approve") and item["status"] == "pending"
                   and item["requested_by"] != request.user)
     return render_template("exports/view.html", user=request.user, role=request.role, item=item, error=error,
                            may_decide=may_decide,
                            may_download=item["status"] == "approved" and request.role in
-                           _roles("export.approve") | _roles("export.request")), status
+                           roles("export.approve") | roles("export.request")), status
 
 
 @blueprint.route("/exports/<request_id>/approve", methods=["POST"])
@@ -120,7 +115,7 @@ def reject(request_id):
 def bundle(request_id):
     """The approved bundle's files, from the bytes recorded at approval (the same bytes as in the outbox)."""
     home = current_app.extensions["home"]
-    if request.role not in _roles("export.approve") | _roles("export.request"):
+    if request.role not in roles("export.approve") | roles("export.request"):
         abort(403)
     item = _request_or_404(request_id)
     if item["status"] != "approved":

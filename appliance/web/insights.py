@@ -12,7 +12,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from appliance import tagging
-from appliance.web.auth import requires, signed_in
+from appliance.web.auth import requires, roles, signed_in
 
 blueprint = Blueprint("insights", __name__)
 HEATMAP_TAGS = 12
@@ -197,13 +197,7 @@ def jobs():
     runs = job_runs(_store())
     schedule = [(job, home.settings[setting]) for job, setting in SCHEDULED.items()]
     return _page("insights/jobs.html", runs=runs, schedule=schedule, following=bool(request.args.get("started")),
-                 can_run=request.role in _jobs_run_roles() and current_app.extensions.get("credentials") is not None)
-
-
-def _jobs_run_roles():
-    from appliance.access import PERMISSIONS
-
-    return PERMISSIONS["jobs.run"]
+                 can_run=request.role in roles("jobs.run") and current_app.extensions.get("credentials") is not None)
 
 
 @blueprint.route("/jobs/run", methods=["POST"])

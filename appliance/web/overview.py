@@ -15,17 +15,24 @@ blueprint = Blueprint("overview", __name__)
 TREND_RUNS = 30
 
 
-@blueprint.route("/")
-@signed_in
-def index():
-    store = current_app.extensions["home"].store
-    zh = str(get_locale()).startswith("zh")
+def risk_figures(store) -> tuple[str | None, dict[str, int], list[int]]:
+    """(the latest scoring date, customers per risk band, customers per tenth of probability), from the summary
+    the scoring wrote; the page and the API read the same."""
     latest = store.scalar("SELECT max(as_of) FROM risk_summaries")
     bands, bins = {}, [0] * 10
     for bin_, band, n in (store.query("SELECT bin, risk_band, customers FROM risk_summaries WHERE as_of = ?",
                                       (latest,)) if latest else []):
         bands[band] = bands.get(band, 0) + n
         bins[bin_] += n
+    return latest, bands, bins
+
+
+@blueprint.route("/")
+@signed_in
+def index():
+    store = current_app.extensions["home"].store
+    zh = str(get_locale()).startswith("zh")
+    latest, bands, bins = risk_figures(store)
     histogram = {"kind": "histogram", "x": [f"{i / 10:.1f}–{(i + 1) / 10:.1f}" for i in range(10)], "y": bins,
                  "xName": _("Churn probability"), "yName": _("Customers")}
     trend_rows = store.query("SELECT as_of, risk_band, sum(customers) FROM risk_summaries WHERE as_of IN (SELECT "

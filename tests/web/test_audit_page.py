@@ -100,9 +100,12 @@ def test_the_search_index_is_filled_for_entries_written_before_it(scored):
     staff.get(f"/customers/{home.store.scalar('SELECT min(customer_id) FROM customers')}", base_url=HTTPS)
     expected = {(ref, e["seq"]) for e in home.audit.entries() for ref in _refs(json.loads(e["details"]))}
     assert expected and set(home.store.rows("SELECT ref, seq FROM audit_refs")) == expected
+    from appliance.store import _MIGRATIONS
+
+    search_index = next(func for version, _name, func in _MIGRATIONS if version == 11)
     with home.store.transaction():
         for statement in ("DROP TABLE audit_refs", "DROP INDEX audit_log_at", "DROP INDEX audit_log_event_seq",
-                          "DROP INDEX audit_log_actor_seq", "DELETE FROM schema_migrations WHERE version = 11"):
+                          "DROP INDEX audit_log_actor_seq"):
             home.store.execute(statement)
-    assert 11 in home.store.migrate()
+        search_index(home.store)  # as on a home whose log was written before the migration
     assert set(home.store.rows("SELECT ref, seq FROM audit_refs")) == expected
