@@ -93,7 +93,11 @@ def test_typing_never_stores_what_it_should_refuse(values, kind):
     refused = pd.Series(False, index=typed.index)
     for mask, reason in failures:
         refused |= mask
-        assert isinstance(reason, str) and not any(v and v in reason for v in values if isinstance(v, str) and len(v) > 3)
+        # A value that is a piece of the reason's own wording ("numb" in "number") is not an echo of it.
+        wording = {r for _m, r in _parse(spec, pd.Series(["\x01\x02\x03\x04"] * 2, dtype=object))[1]}
+        assert isinstance(reason, str) and not any(
+            v in reason and not any(v in w for w in wording)
+            for v in values if isinstance(v, str) and len(v) > 3)
     for value, bad in zip(typed.tolist(), refused.tolist()):
         if bad or value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             continue

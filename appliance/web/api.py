@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from appliance.access import PERMISSIONS
 from appliance.api_tokens import ApiTokens
+from appliance import campaigns as retention
 from appliance.web import churn, customers, insights
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -222,3 +223,19 @@ def models():
 def jobs():
     limit = _int("limit", 50, 1, MAX_LIMIT)
     return jsonify({"runs": insights.job_runs(current_app.extensions["home"].store, limit)})
+
+
+@blueprint.route("/campaigns")
+@permitted("campaign.read")
+def campaigns():
+    return jsonify({"campaigns": retention.listing(current_app.extensions["home"].store)})
+
+
+@blueprint.route("/campaigns/<campaign_id>")
+@permitted("campaign.read")
+def campaign(campaign_id):
+    """A campaign's effect: aggregates only (rates, differences, intervals, group sizes), never its members."""
+    try:
+        return jsonify(retention.effect(current_app.extensions["home"].store, campaign_id[:40]))
+    except retention.CampaignError:
+        raise ApiError(404, "no such campaign") from None

@@ -93,6 +93,15 @@ def document() -> dict:
             "/models": _operation("Installed model cards: metrics, features, drift", [],
                                   _object(models={"type": "array", "items": {"type": "object"}}), (401, 403),
                                   "models"),
+            "/campaigns": _operation("Retention campaigns: who made them, when, how many customers, the control share",
+                                     [], _object(campaigns={"type": "array", "items": {"type": "object"}}),
+                                     (401, 403), "campaigns"),
+            "/campaigns/{campaign_id}": {"get": {
+                **_operation("A campaign's effect on churn and response, treatment against control, with 95% "
+                             "intervals, over time and per segment (aggregates only)", [], {"type": "object"},
+                             (401, 403, 404), "campaign")["get"],
+                "parameters": [{"name": "campaign_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "maxLength": 40}}]}},
             "/jobs": _operation("Recent job runs",
                                 [_query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
                                         "How many.")],

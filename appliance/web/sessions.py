@@ -83,6 +83,12 @@ class SessionStore:
         with self.home.store.transaction():
             self.home.store.execute("DELETE FROM web_sessions WHERE id_sha256 = ?", (_digest(session_id),))
 
+    def end_others(self, user: str, keep: str) -> int:
+        """End every session of this user but the one given (a password change ends the others)."""
+        with self.home.store.transaction():
+            return self.home.store.execute("DELETE FROM web_sessions WHERE user_name = ? AND id_sha256 != ?",
+                                           (user, _digest(keep))).rowcount
+
     def end_user(self, user: str) -> int:
         """End every session of this user (logout anywhere ends them all)."""
         with self.home.store.transaction():

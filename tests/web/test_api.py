@@ -115,7 +115,7 @@ def test_schemathesis_finds_no_server_error_and_no_raw_pii_in_1000_examples_per_
     raw = _raw_values(demo_dir)
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 8
+    assert len(operations) == 10
     calls = {}
     for operation in operations:
         @settings(max_examples=1000, deadline=None, derandomize=True, database=None,
@@ -131,4 +131,4 @@ def test_schemathesis_finds_no_server_error_and_no_raw_pii_in_1000_examples_per_
             assert not [v for v in raw if v in response.text]
 
         no_server_error()
-    assert len(calls) == 8 and min(calls.values()) >= 1000, calls
+    assert len(calls) == 10 and min(calls.values()) >= 1000, calls

@@ -43,6 +43,19 @@ def test_an_analyst_creates_a_campaign_staff_work_it_and_the_effect_is_shown(sco
                          data={"csrf_token": _csrf_of(after), "customer_id": control, "outcome": "accepted"})
     assert refused.status_code == 400
     assert not [v for v in _raw_values(demo_dir) if v in body + after]
+    from appliance.api_tokens import ApiTokens
+
+    with home.store.transaction():
+        token = ApiTokens(home.store).create("sam", "campaign report", 1)[0]
+    api = app.test_client()
+    listed = api.get("/api/v1/campaigns", base_url=HTTPS, headers={"Authorization": f"Bearer {token}"})
+    measured = api.get(f"/api/v1/campaigns/{campaign_id}", base_url=HTTPS,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert listed.get_json()["campaigns"][0]["campaign_id"] == campaign_id
+    assert measured.get_json()["response"]["n_treatment"] == created["treatment"]
+    answers = listed.get_data(as_text=True) + measured.get_data(as_text=True)
+    assert not [c for c in arms if c in answers]  # aggregates only: no member's token
+    assert not [v for v in _raw_values(demo_dir) if v in answers]
 
 
 def test_who_may_create_work_and_see_campaigns(scored):

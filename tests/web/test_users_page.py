@@ -87,3 +87,33 @@ def test_the_last_admin_is_not_disabled_or_demoted_and_only_admins_see_the_page(
         client = _english(app)
         _sign_in(client, user, f"{user}-password-1")
         assert client.get("/users", base_url=HTTPS).status_code == 403
+
+
+def test_a_compliance_officer_added_in_the_console_changes_the_one_time_password_and_may_then_approve(scored):
+    home, app = scored
+    admin = _admin(app)
+    body = _act(admin, action="add", name="li.na", role="compliance").get_data(as_text=True)
+    handed = re.search(r'id="one-time-password">([^<]+)<', body).group(1)
+    officer = _english(app)
+    _sign_in(officer, "li.na", handed)
+    account = officer.get("/account", base_url=HTTPS).get_data(as_text=True)
+    assert 'id="one-time-notice"' in account and home.users().actor("li.na").one_time_password
+    elsewhere = _english(app)
+    _sign_in(elsewhere, "li.na", handed)
+
+    def change(current, new, again=None):
+        page = officer.get("/account", base_url=HTTPS).get_data(as_text=True)
+        return officer.post("/account/password", base_url=HTTPS, headers=SAME_SITE,
+                            data={"csrf_token": _csrf_of(page), "current": current, "new": new,
+                                  "again": again or new})
+
+    assert change("not-the-password", "her-own-password-1").status_code == 400
+    assert change(handed, "her-own-password-1", "something-else-1").status_code == 400
+    assert change(handed, "short").status_code == 400
+    assert home.users().actor("li.na").one_time_password
+    assert change(handed, "her-own-password-1").status_code == 200
+    assert not home.users().actor("li.na").one_time_password
+    assert officer.get("/", base_url=HTTPS).status_code == 200  # this session stays
+    assert elsewhere.get("/", base_url=HTTPS).headers["Location"].endswith("/signin")  # the others end
+    assert home.store.scalar("SELECT count(*) FROM audit_log WHERE event = 'login.failure' AND instr(details, "
+                             "'password change') > 0") == 1
