@@ -59,6 +59,29 @@ def passwd(home, actor, new_key_file):
     click.echo(f"key-encryption key changed (now from a {kind})")
 
 @cli.command()
+@home_option
+@key_file_option
+def doctor(home_dir, key_file):
+    """Check the home: store integrity, free disk, models against their cards, policies, the audit chain and
+    its last off-box checkpoint, the scheduler's last runs. Exit 1 when anything is wrong."""
+    from appliance.doctor import FAIL, examine, examine_unopenable
+    from appliance.errors import ApplianceError
+
+    path, credentials = resolve_home(home_dir), credentials_from(key_file)
+    try:
+        with Home.open(path, credentials) as home:
+            findings = examine(home)
+    except ApplianceError as refused:
+        findings = examine_unopenable(path, credentials, refused.message)
+    for finding in findings:
+        click.echo(f"{finding.state:8} {finding.check:11} {finding.detail}")
+    failed = [f for f in findings if f.state == FAIL]
+    if failed:
+        click.echo(f"{len(failed)} problem(s): {failed[0].check}: {failed[0].detail}", err=True)
+        raise SystemExit(1)
+
+
+@cli.command()
 @with_home
 def status(home):
     """Row counts per canonical table and the latest batches."""
