@@ -92,6 +92,7 @@ def start_upload():
             raise ApplianceError(f"{name}: no file entry in source mapping '{source}' matches it")
     except ApplianceError as refused:
         return jsonify({"error": refused.message}), 400
+    sweep_partials(home.path)
     folder = home.path / "inbox" / source
     folder.mkdir(parents=True, exist_ok=True)
     upload_id = secrets.token_hex(8)
@@ -102,6 +103,19 @@ def start_upload():
                                  "size": size, "received": 0, "state": "receiving", "partial": partial,
                                  "batch": None, "loaded": None, "quarantined": None, "error": None}
     return jsonify({"id": upload_id, "chunk": CHUNK})
+
+
+def sweep_partials(home_path: Path, older_than: float = 24 * 3600) -> int:
+    """Remove what uploads cut off by a restart or a closed browser left in the inbox (hidden `.upload-*.partial`
+    files), once they are a day old; an upload in progress keeps writing to its file and so stays."""
+    import time
+
+    removed = 0
+    for partial in (home_path / "inbox").glob("*/.upload-*.partial"):
+        if time.time() - partial.stat().st_mtime > older_than:
+            partial.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _mine(upload_id: str) -> dict:

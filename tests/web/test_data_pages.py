@@ -89,3 +89,20 @@ def test_uploads_outside_the_rules_are_refused_before_anything_is_written(scored
     staff = _english(app)
     _sign_in(staff, "sam", "sam-password-1")
     assert staff.get("/data", base_url=HTTPS).status_code == 403
+
+
+def test_a_cut_off_upload_is_swept_from_the_inbox_after_a_day_and_a_fresh_one_is_kept(scored, demo_dir, tmp_path):
+    import os
+
+    home, app = scored
+    folder = home.path / "inbox" / "demo"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".upload-aaaa.partial", folder / ".upload-bbbb.partial"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"still arriving")
+    os.utime(stale, (time.time() - 2 * 86400, time.time() - 2 * 86400))
+    path, _customers = upload_file(demo_dir, tmp_path, rows=5)
+    analyst = _english(app)
+    _sign_in(analyst, "ana", "ana-password-1")
+    assert _send(analyst, path)["state"] == "committed"
+    assert not stale.exists() and fresh.exists()
