@@ -67,7 +67,9 @@ def user_reset_second_factor(home, actor, name):
     with home.store.transaction():
         home.users().actor(name)  # refuses an unknown name
         home.second_factor().reset(name)
-        ended = home.store.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,)).rowcount
+        from appliance.web.sessions import end_sessions
+
+        ended = end_sessions(home.store, name)
         home.audit.record(actor, "user.second_factor.reset", user=name, sessions_ended=ended)
     click.echo(f"user '{name}': second factor reset; they enrol again at their next console sign-in")
 

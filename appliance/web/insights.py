@@ -1,8 +1,8 @@
 """Aggregate insight pages: segments (profiles, compare two), tags (counts, overlaps), lifecycle stages and how
 customers moved between them, models (cards, metrics, features, drift over time) and jobs (schedule, history,
 run now). Every figure is an aggregate read from tables the pipeline precomputes, so a page costs the same at
-any number of customers. Charts get their data as JSON in the page (`<script type="application/json">`, which
-the CSP lets through as data, never as code) and are drawn by static/charts.js with ECharts."""
+any number of customers. Charts get their data as JSON in their box's `data-series` attribute (no script in
+the page) and are drawn by static/charts.js with ECharts."""
 
 import json
 import threading

@@ -34,6 +34,11 @@ class ConsoleSession(dict, SessionMixin):
         self.modified = False
 
 
+def end_sessions(store, user: str) -> int:
+    """End every console session of this user, inside the caller's transaction (with its audit entry)."""
+    return store.execute("DELETE FROM web_sessions WHERE user_name = ?", (user,)).rowcount
+
+
 @dataclass
 class SessionStore:
     home: object
@@ -92,7 +97,7 @@ class SessionStore:
     def end_user(self, user: str) -> int:
         """End every session of this user (logout anywhere ends them all)."""
         with self.home.store.transaction():
-            return self.home.store.execute("DELETE FROM web_sessions WHERE user_name = ?", (user,)).rowcount
+            return end_sessions(self.home.store, user)
 
 
 class StoreSessionInterface(SessionInterface):

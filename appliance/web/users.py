@@ -13,6 +13,7 @@ from appliance.access import ROLES
 from appliance.api_tokens import ApiTokens
 from appliance.errors import AccessError
 from appliance.web.auth import requires
+from appliance.web.sessions import end_sessions
 
 blueprint = Blueprint("users", __name__)
 
@@ -70,18 +71,18 @@ def act():
             elif action == "password":
                 password = _one_time_password()
                 users.set_password(name, password, set_by=request.user)
-                ended = _end_sessions(home, name)
+                ended = end_sessions(home.store, name)
                 home.audit.record(request.user, "user.passwd", user=name, one_time_password=True,
                                   sessions_ended=ended)
                 handed = (name, password)
             elif action == "second_factor":
                 users.actor(name)
                 home.second_factor().reset(name)
-                ended = _end_sessions(home, name)
+                ended = end_sessions(home.store, name)
                 home.audit.record(request.user, "user.second_factor.reset", user=name, sessions_ended=ended)
             elif action == "sessions":
                 users.actor(name)
-                home.audit.record(request.user, "user.sessions.end", user=name, sessions=_end_sessions(home, name))
+                home.audit.record(request.user, "user.sessions.end", user=name, sessions=end_sessions(home.store, name))
             elif action == "revoke":
                 token_id = request.form.get("token_id", "")[:16]
                 if not ApiTokens(home.store).revoke(token_id):
@@ -93,6 +94,3 @@ def act():
         return _page(error=refused.message, status=400)
     return _page(message=_("Done."), handed=handed)
 
-
-def _end_sessions(home, name: str) -> int:
-    return home.store.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,)).rowcount

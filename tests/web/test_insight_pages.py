@@ -27,6 +27,13 @@ PASSWORDS = {"staff": ("sam", "sam-password-1"), "analyst": ("ana", "ana-passwor
              "compliance": ("cora", "cora-password-1"), "admin": ("admin", "admin-password-1")}
 
 
+def _series(body: str, chart: str):
+    """The data a page gives one of its charts (the box's data-series attribute)."""
+    import html
+
+    return json.loads(html.unescape(body.split(f'data-chart="{chart}" data-series=\'', 1)[1].split("'", 1)[0]))
+
+
 @pytest.mark.parametrize("role", sorted(ALLOWED))
 def test_each_role_sees_its_pages_and_gets_403_for_the_rest(scored, role):
     _home, app = scored
@@ -95,17 +102,17 @@ def test_segments_compare_two_and_pages_carry_their_chart_data(scored):
     a, b = profiles[0], profiles[1]
     body = client.get(f"/segments?a={a['segment']}&b={b['segment']}", base_url=HTTPS).get_data(as_text=True)
     assert a["name_en"] in body and b["name_en"] in body and "Difference" in body
-    chart = json.loads(body.split('id="chart-segments">', 1)[1].split("</script>", 1)[0])
+    chart = _series(body, "chart-segments")
     assert sorted(p["size"] for p in chart["points"]) == sorted(p["size"] for p in profiles)
     zh = app.test_client()
     _sign_in(zh, "sam", "sam-password-1")
     assert a["name_zh"] in zh.get("/segments", base_url=HTTPS).get_data(as_text=True)
     tags = client.get("/tags", base_url=HTTPS).get_data(as_text=True)
     assert "Payroll customer" in tags or "Dormant 90 days" in tags
-    heat = json.loads(tags.split('id="chart-overlap">', 1)[1].split("</script>", 1)[0])
+    heat = _series(tags, "chart-overlap")
     assert heat["labels"] and len(heat["cells"]) == len(heat["labels"]) ** 2
     overview = client.get("/", base_url=HTTPS).get_data(as_text=True)
-    histogram = json.loads(overview.split('id="chart-risk">', 1)[1].split("</script>", 1)[0])
+    histogram = _series(overview, "chart-risk")
     assert sum(histogram["y"]) == home.store.scalar("SELECT count(*) FROM customer_scores WHERE as_of = ?",
                                                     (home.store.scalar("SELECT max(as_of) FROM customer_scores"),))
 

@@ -1,4 +1,5 @@
-// Draws every chart on the page from the JSON the server put beside it (no inline script: the CSP forbids it).
+// Draws every chart on the page from the JSON the server put in its box's data-series attribute (no inline
+// script: the CSP forbids it).
 (function () {
   "use strict";
   if (typeof echarts === "undefined") { return; }
@@ -59,9 +60,8 @@
 
   var kinds = { bubble: bubble, heatmap: heatmap, sankey: sankey, lines: lines, histogram: histogram };
   document.querySelectorAll("[data-chart]").forEach(function (box) {
-    var source = document.getElementById(box.getAttribute("data-chart"));
-    if (!source) { return; }
-    var data = JSON.parse(source.textContent);
+    var data = JSON.parse(box.getAttribute("data-series") || "null");
+    if (!data) { return; }
     if (!kinds[data.kind]) { return; }
     var chart = echarts.init(box, null, { renderer: "svg" });
     var option = kinds[data.kind](data);
