@@ -18,6 +18,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
     "keys.manage": frozenset({"admin"}),
     "store.backup": frozenset({"admin"}),
+    "store.restore": frozenset({"admin"}),
     "data.ingest": frozenset({"admin", "analyst"}),
     "quarantine.read": frozenset({"admin", "analyst", "compliance"}),
     "customers.read_masked": frozenset({"staff", "analyst", "compliance"}),

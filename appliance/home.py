@@ -26,7 +26,8 @@ from appliance.policies import (SHIPPED_DIR as SHIPPED_POLICIES, ExportPolicy, M
                                 PurposePolicy, read_text, text_sha256)
 from appliance.protect import Tokenizer, Vault
 from appliance.settings import Settings, usable_cores
-from appliance.store import Store
+from appliance.recovery import Restored, safety_backup
+from appliance.store import Store, latest_schema
 
 CONFIG = "config.yaml"
 KEYRING = "keyring.json"
@@ -123,7 +124,11 @@ class Home:
         offline.point_caches_at(str(path))
         keyring = Keyring.open(path / KEYRING, credentials)
         store = cls._open_store(path, keyring, settings)
-        store.migrate()
+        try:
+            store.migrate(before=lambda: safety_backup(store, keyring.data_key, path, "before-upgrade"))
+        except BaseException:
+            store.close()
+            raise
         home = cls(path, settings, keyring, store)
         cls._add_new_policies(path / POLICIES)
         config = path / CONFIG
@@ -361,6 +366,50 @@ class Home:
                 verdict.message += ("; WARNING: the checkpoint target holds none the appliance can read back: "
                                     "truncation cannot be ruled out without the receiver's copies (--checkpoint)")
         return verdict
+
+    def restore(self, actor: Actor, backup: Path) -> Restored:
+        """Replace the store's contents with a checked backup of this home, in one transaction, after a
+        safety copy of what it replaces; the audit log keeps every entry and records the restore."""
+        from appliance import recovery
+
+        actor.require("store.restore")
+        key = self.keyring.data_key
+        try:
+            staging = recovery.stage(self.path, backup, key, self.keyring.audit_seed, latest_schema())
+            try:
+                kept = recovery.safety_backup(self.store, key, self.path, "before-restore")
+                backup_entries, carried = recovery.replace_contents(self.store, staging, key)
+            finally:
+                recovery.remove_staging(self.path)
+        except StoreError as refused:
+            try:
+                self.audit.record(actor, "store.restore.refused", backup=Path(backup).name, reason=refused.message)
+            except AuditError:
+                pass
+            raise
+        self.audit.record(actor, "store.restore", backup=Path(backup).name, backup_entries=backup_entries,
+                          carried_entries=carried, kept=kept.name)
+        return Restored(backup_entries, carried, kept)
+
+    @classmethod
+    def restore_damaged(cls, path: Path, credentials: Credentials, backup: Path) -> Restored:
+        """A store that fails its checks cannot be read to be replaced: its files are moved aside and the
+        checked backup takes their place. The key file (or passphrase) is the authority here, since the
+        damaged store's users cannot be read; the restore is the restored log's next entry."""
+        from appliance import recovery
+
+        path = Path(path)
+        keyring = Keyring.open(path / KEYRING, credentials)
+        staging = recovery.stage(path, backup, keyring.data_key, keyring.audit_seed, latest_schema())
+        try:
+            aside = recovery.swap_files(path, STORE, staging)
+        finally:
+            recovery.remove_staging(path)
+        with cls.open(path, credentials) as home:
+            entries = home.store.scalar("SELECT coalesce(max(seq), 0) FROM audit_log")
+            home.audit.record(system("key custodian"), "store.restore", backup=Path(backup).name,
+                              backup_entries=entries, carried_entries=0, damaged_kept=aside.name)
+        return Restored(entries, 0, aside)
 
     def backup(self, actor: Actor, target: Path) -> None:
         """A checked copy of a sound store: a damaged store is refused (a copy would carry the damage, and

@@ -27,6 +27,10 @@ _MIGRATIONS: list[tuple[int, str, Callable]] = []
 MIN_FREE_BYTES = 1 << 20  # below this, an open that fails is put down to the full disk
 
 
+def latest_schema() -> int:
+    return max((v for v, _, _ in _MIGRATIONS), default=0)
+
+
 def migration(version: int, name: str):
     """Register a schema migration; each runs in its own transaction and is recorded."""
 
@@ -193,23 +197,35 @@ class Store:
             return 0
         return self.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
 
-    def migrate(self) -> list[int]:
-        """Apply pending migrations in order; returns the versions applied."""
+    def migrate(self, before: Callable[[], object] | None = None) -> list[int]:
+        """Apply pending migrations in order, all in one transaction: a failure anywhere leaves the store
+        exactly as it was, at its old version, so the release before still opens it. `before` runs first
+        when a store that already holds data is about to change (the automatic backup). Returns the
+        versions applied."""
         self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                           "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
         current = self.schema_version()
-        known = max((v for v, _, _ in _MIGRATIONS), default=0)
+        known = latest_schema()
         if current > known:
             raise StoreError(f"the store is at schema version {current}, newer than this appliance ({known})")
-        applied = []
-        for version, name, func in _MIGRATIONS:
-            if version <= current:
-                continue
+        pending = [m for m in _MIGRATIONS if m[0] > current]
+        if not pending:
+            return []
+        if before is not None and current > 0:
+            before()
+        version, name = current, ""
+        try:
             with self.transaction():
-                func(self)
-                self.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time()))
-            applied.append(version)
-        return applied
+                for version, name, func in pending:
+                    func(self)
+                    self.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time()))
+                    failpoint("migrate.applied")
+        except StoreWriteError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of any step: report it as one line
+            raise StoreError(f"the upgrade failed at migration {version} ({name}: {type(exc).__name__}); the "
+                             f"store is unchanged at schema version {current}") from None
+        return [m[0] for m in pending]
 
     # Keys and copies --------------------------------------------------------------------------------
     def rekey(self, new_key: bytes) -> None:

@@ -5,7 +5,8 @@ from pathlib import Path
 import click
 
 from appliance.cli import (acting, cli, credentials_from, home_option, key_file_option, passphrase_source,
-                           secret, with_home)
+                           secret, sign_in, user_option, with_home)
+from appliance.errors import StoreError, StoreWriteError
 from appliance.home import Home, resolve_home
 from appliance.keys import Credentials
 
@@ -101,6 +102,43 @@ def backup(home, actor, out):
     integrity check is refused, and the copy is checked before it takes its name."""
     home.backup(actor, Path(out))
     click.echo(f"backup written to {out}")
+
+@cli.command()
+@home_option
+@key_file_option
+@user_option
+@click.argument("backup_file", type=click.Path(dir_okay=False))
+def restore(home_dir, key_file, user_name, backup_file):
+    """Restore the store from BACKUP_FILE, a backup of this home. The backup is checked first (it opens with
+    this home's keys, passes the integrity checks, its audit log verifies and this home's continues it) and a
+    damaged or foreign one changes nothing. A sound store is replaced in one transaction after a safety copy
+    in <home>/backups/, by an admin; the audit log keeps every entry. A damaged store (run `doctor`) is moved
+    aside into <home>/backups/ and replaced, on the key alone: stop the console and scheduler first."""
+    from appliance.home import STORE
+    from appliance.keys import Keyring
+    from appliance.store import Store
+
+    path, credentials = resolve_home(home_dir), credentials_from(key_file)
+    keyring = Keyring.open(path / "keyring.json", credentials)
+    try:
+        with Store(path / STORE, keyring.data_key) as live:
+            damaged = bool(live.integrity_problems())
+    except StoreError as exc:
+        if isinstance(exc, StoreWriteError):
+            raise
+        damaged = True
+    if damaged:
+        click.echo("the store fails its checks: it is moved aside and replaced by the backup", err=True)
+        restored = Home.restore_damaged(path, credentials, Path(backup_file))
+        click.echo(f"restored from {Path(backup_file).name}: {restored.backup_entries} audit entries; the "
+                   f"damaged store's files are kept in {restored.kept}")
+        return
+    with Home.open(path, credentials) as home:
+        actor = sign_in(home, user_name)
+        restored = home.restore(actor, Path(backup_file))
+    click.echo(f"restored from {Path(backup_file).name}; the audit log kept its {restored.carried_entries} entries "
+               f"made since the backup; the store it replaced is kept as {restored.kept}")
+
 
 @cli.command()
 @home_option

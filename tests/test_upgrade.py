@@ -1,0 +1,103 @@
+"""Upgrades: a newer release opening a home takes a checked backup, then migrates the schema forward in one
+transaction; a migration that fails, or a process killed halfway, leaves the home exactly as it was, and the
+release before still opens it."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from appliance import store as store_module
+from appliance.errors import StoreError
+from appliance.home import Home
+from appliance.keys import Credentials
+from appliance.store import Store, latest_schema
+from tests.conftest import ADMIN, ADMIN_PASSWORD, key_outside
+
+CURRENT = latest_schema()
+
+
+@pytest.fixture
+def home(tmp_path):
+    key = key_outside(tmp_path)
+    with Home.init(tmp_path / "home", Credentials(key_file=key), admin=ADMIN, admin_password=ADMIN_PASSWORD):
+        pass
+    return tmp_path / "home", Credentials(key_file=key)
+
+
+def _newer_release(monkeypatch, *steps):
+    """This release plus the migrations a newer one would bring."""
+    monkeypatch.setattr(store_module, "_MIGRATIONS", list(store_module._MIGRATIONS))
+    for offset, step in enumerate(steps, start=1):
+        store_module.migration(CURRENT + offset, f"step {offset}")(step)
+
+
+def _add_table(store):
+    store.execute("CREATE TABLE upgrade_probe (n INTEGER)")
+    store.execute("INSERT INTO upgrade_probe VALUES (1)")
+    store.execute("ALTER TABLE customers ADD COLUMN upgrade_probe TEXT")
+
+
+def _fail_halfway(store):
+    store.execute("UPDATE customers SET segment = 'changed'")
+    raise ValueError("a step that cannot finish")
+
+
+def _state(path, credentials):
+    with Home.open(path, credentials) as opened:
+        return (opened.store.schema_version(), "upgrade_probe" in opened.store.tables(),
+                "upgrade_probe" in opened.store.columns("customers"),
+                opened.store.scalar("SELECT count(*) FROM audit_log"))
+
+
+def test_an_upgrade_backs_up_first_then_migrates(home, monkeypatch):
+    path, credentials = home
+    _newer_release(monkeypatch, _add_table)
+    with Home.open(path, credentials) as opened:
+        assert opened.store.schema_version() == CURRENT + 1
+        assert opened.store.scalar("SELECT n FROM upgrade_probe") == 1
+        key = opened.keyring.data_key
+    backups = list((path / "backups").glob("before-upgrade-*.db"))
+    assert len(backups) == 1
+    with Store(backups[0], key) as copy:
+        assert copy.schema_version() == CURRENT and copy.integrity_problems() == []
+    with Home.open(path, credentials):  # nothing pending: no second backup
+        pass
+    assert len(list((path / "backups").glob("*.db"))) == 1
+
+
+def test_a_failed_migration_leaves_the_home_as_it_was(home, monkeypatch):
+    path, credentials = home
+    before = _state(path, credentials)
+    with monkeypatch.context() as newer:
+        _newer_release(newer, _add_table, _fail_halfway)
+        with pytest.raises(StoreError) as refused:
+            Home.open(path, credentials)
+    message = refused.value.message
+    assert f"migration {CURRENT + 2}" in message and f"unchanged at schema version {CURRENT}" in message
+    assert "\n" not in message and "cannot finish" not in message
+    # This release (the one before the failed upgrade) opens the home as it was.
+    assert _state(path, credentials) == before
+    with Home.open(path, credentials) as opened:
+        assert opened.store.scalar("SELECT count(*) FROM customers WHERE segment = 'changed'") == 0
+
+
+def test_an_upgrade_killed_halfway_leaves_the_home_as_it_was(home):
+    path, credentials = home
+    before = _state(path, credentials)
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from appliance import store
+        from appliance.home import Home
+        from appliance.keys import Credentials
+        from tests.test_upgrade import _add_table, CURRENT
+        store.migration(CURRENT + 1, "probe")(_add_table)
+        store.migration(CURRENT + 2, "probe again")(lambda s: s.execute("CREATE TABLE probe_two (n)"))
+        Home.open(Path({str(path)!r}), Credentials(key_file=Path({str(credentials.key_file)!r})))
+        """)
+    killed = subprocess.run([sys.executable, "-c", script], env={"APPLIANCE_FAILPOINTS": "migrate.applied=kill@1",
+                                                                  "PATH": "/usr/bin:/bin"},
+                            cwd=store_module.Path(__file__).parent.parent, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert _state(path, credentials) == before
