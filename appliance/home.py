@@ -14,7 +14,7 @@ from typing import Callable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance import offline
+from appliance import offline, oplog
 from appliance.errors import AuditError, ConfigError, PolicyError, StoreError
 from appliance.failpoints import failpoint
 from appliance.access import Actor, SignInRefused, Users, check_new_user, system
@@ -101,6 +101,7 @@ class Home:
                                  argon2_memory_kib=settings["keys.argon2_memory_kib"],
                                  argon2_iterations=settings["keys.argon2_iterations"])
         (path / CONFIG).write_text(settings.as_yaml(), encoding="utf-8")
+        oplog.configure(path, settings["logs.max_mib"], settings["logs.keep"])
         (path / settings["sources.dir"]).mkdir(mode=0o700, exist_ok=True)
         shutil.copytree(SHIPPED_POLICIES, path / POLICIES, dirs_exist_ok=True)
         offline.point_caches_at(str(path))
@@ -122,13 +123,16 @@ class Home:
             raise ConfigError(f"no appliance home at {path}")
         settings = Settings.load(path / CONFIG)
         offline.point_caches_at(str(path))
+        oplog.configure(path, settings["logs.max_mib"], settings["logs.keep"])
         keyring = Keyring.open(path / KEYRING, credentials)
         store = cls._open_store(path, keyring, settings)
         try:
-            store.migrate(before=lambda: safety_backup(store, keyring.data_key, path, "before-upgrade"))
+            applied = store.migrate(before=lambda: safety_backup(store, keyring.data_key, path, "before-upgrade"))
         except BaseException:
             store.close()
             raise
+        if applied:
+            log.info("store upgraded", extra={"migrations": applied})
         home = cls(path, settings, keyring, store)
         cls._add_new_policies(path / POLICIES)
         config = path / CONFIG
@@ -382,6 +386,7 @@ class Home:
             finally:
                 recovery.remove_staging(self.path)
         except StoreError as refused:
+            log.warning("restore refused", extra={"backup": Path(backup).name, "error": refused.message})
             try:
                 self.audit.record(actor, "store.restore.refused", backup=Path(backup).name, reason=refused.message)
             except AuditError:
@@ -389,6 +394,7 @@ class Home:
             raise
         self.audit.record(actor, "store.restore", backup=Path(backup).name, backup_entries=backup_entries,
                           carried_entries=carried, kept=kept.name)
+        log.info("store restored", extra={"backup": Path(backup).name, "kept": kept.name})
         return Restored(backup_entries, carried, kept)
 
     @classmethod

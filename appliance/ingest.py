@@ -10,6 +10,7 @@ PII are replaced by tokens before anything is written; free text is masked or dr
 import hashlib
 import json
 import ctypes
+import logging
 import ctypes.util
 import multiprocessing
 import os
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from appliance import model
-from appliance.errors import IngestError
+from appliance.errors import ApplianceError, IngestError
 from appliance.failpoints import failpoint
 from appliance.mapping import ColumnSpec, FileSpec, SourceMapping
 from appliance.policies import ProtectionPolicy
@@ -33,6 +34,8 @@ from appliance.protect import PiiScanner, Sealer, TextMasker, Tokenizer, Vault
 from appliance.readers import Chunk, open_input, sha256_of, shown_name
 from appliance.store import Store
 from appliance.transforms import TRANSFORMS
+
+log = logging.getLogger("appliance.ingest")
 
 # The column scan: distinct values sampled per column and chunk, and when what it finds stops the batch.
 SCAN_SAMPLE = 30
@@ -490,8 +493,17 @@ class Ingestor:
                                       files=[{"name": f.name, "sha256": f.sha256, "rows": f.rows_read}
                                              for f in report.files if f.duplicate_of_batch is None])
                 failpoint("ingest.before_commit")
+        except Exception as exc:
+            log.error("ingest batch rolled back", extra={"source": mapping.name, "files": [p.name for p, *_ in opened],
+                                                         "error": exc.message if isinstance(exc, ApplianceError)
+                                                         else type(exc).__name__})
+            raise
         finally:
             _PROTECTION = None
+        log.info("ingest batch committed", extra={"source": mapping.name, "batch": report.batch_id,
+                                                  "rows_loaded": report.rows_loaded,
+                                                  "rows_quarantined": report.rows_quarantined,
+                                                  "files": [f.name for f in report.files]})
         return report
 
     def _check_masking(self, path: Path, spec: FileSpec) -> None:

@@ -11,14 +11,18 @@ schedules are cron expressions from the settings (`schedule.*`).
 """
 
 import fcntl
+import logging
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from appliance.access import Actor, system
 from appliance.errors import ApplianceError, ConfigError
+
+log = logging.getLogger("appliance.jobs")
 
 LOCK = "jobs.lock"
 INBOX = "inbox"
@@ -47,6 +51,7 @@ def recorded(home, job: str, actor: Actor):
             home.audit.record(actor, "job.run", job=job, status="skipped")
         raise JobBusy(f"job '{job}' not run: another job is running on this home") from None
     outcome = {"rows": 0}
+    started = time.monotonic()
     with home.store.transaction():
         run_id = home.store.execute("INSERT INTO job_runs (job, started_at, status) VALUES (?, ?, 'running')",
                                     (job, _now())).lastrowid
@@ -55,6 +60,8 @@ def recorded(home, job: str, actor: Actor):
         yield outcome
     except Exception as exc:
         message = exc.message if isinstance(exc, ApplianceError) else f"internal error ({type(exc).__name__})"
+        log.error("job failed", extra={"job": job, "run": run_id, "error": message},
+                  exc_info=not isinstance(exc, ApplianceError))
         with home.store.transaction():
             home.store.execute("UPDATE job_runs SET finished_at = ?, status = 'failed', error = ? WHERE run_id = ?",
                                (_now(), message, run_id))
@@ -65,6 +72,8 @@ def recorded(home, job: str, actor: Actor):
             home.store.execute("UPDATE job_runs SET finished_at = ?, status = 'ok', rows = ? WHERE run_id = ?",
                                (_now(), outcome["rows"], run_id))
             home.audit.record(actor, "job.run", job=job, run=run_id, status="ok", rows=outcome["rows"])
+        log.info("job finished", extra={"job": job, "run": run_id, "rows": outcome["rows"],
+                                        "seconds": round(time.monotonic() - started, 1)})
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()

@@ -78,6 +78,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Where signed audit checkpoints leave the box: a folder (a mounted WORM share; one file each) or "
             "syslog://host:port (UDP) or syslog+tcp://host:port. Empty: none, and audit verify says truncation "
             "cannot be ruled out."),
+    Setting("logs.max_mib", 20, int,
+            "The operating log (<home>/logs/appliance.jsonl, JSON lines) is rotated when it reaches this size.", 1, 1024),
+    Setting("logs.keep", 10, int, "How many rotated operating log files are kept.", 1, 100),
     Setting("console.idle_minutes", 15, int,
             "A console session unused for this long ends; the user signs in again.", 1, 480),
     Setting("console.session_hours", 8, int,

@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import sys
+import time
 import traceback
 import uuid
 from pathlib import Path
@@ -105,7 +106,7 @@ def cli():
 from appliance.cli import auditing, data, demo, exporting, homes, insights, people  # noqa: E402,F401
 
 
-def main() -> None:
+def _run() -> None:
     try:
         cli.main(standalone_mode=False, prog_name="appliance")
     except click.exceptions.Abort:
@@ -115,6 +116,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ApplianceError as exc:
+        log.warning("refused", extra={"error": exc.message, "kind": exc.code})
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
     except OSError as exc:  # a file the command itself writes or reads: say what is wrong, and where
@@ -129,6 +131,7 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, no data in the message
         incident = uuid.uuid4().hex[:12]
+        log.error("internal error", extra={"incident": incident}, exc_info=exc)
         frames = "".join(traceback.format_tb(exc.__traceback__))
         # Only the exception type and code locations: an exception's text may quote data.
         sys.stderr.write(f"error: internal error {incident} ({type(exc).__name__}); "
@@ -136,3 +139,27 @@ def main() -> None:
         if os.environ.get("APPLIANCE_DEBUG") == "1":
             sys.stderr.write(frames)
         sys.exit(70)
+
+
+def _command_words(argv: list[str]) -> list[str]:
+    """The command and subcommand named, and nothing else from the command line: an argument may be a
+    customer's identifier."""
+    words, group = [], cli
+    for arg in argv:
+        if not isinstance(group, click.Group) or arg not in group.commands:
+            break
+        words.append(arg)
+        group = group.commands[arg]
+    return words
+
+
+def main() -> None:
+    started, code = time.monotonic(), 0
+    try:
+        _run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+        raise
+    finally:
+        log.info("command finished", extra={"command": " ".join(_command_words(sys.argv[1:])), "exit": code,
+                                            "seconds": round(time.monotonic() - started, 2)})
