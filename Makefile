@@ -45,6 +45,9 @@ demo: $(VENV)/.installed-runtime assets
 
 test: $(VENV)/.installed-test assets $(BROWSER)
 	@fc-list :lang=zh | grep -q . || apt-get install -y -q fonts-noto-cjk >/dev/null
+	@# A real PostgreSQL server for the database-pull tests (they start their own cluster on a socket).
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || apt-get install -y -q postgresql >/dev/null \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
 	$(PY) -m pytest -q
 
 clean:

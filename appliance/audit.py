@@ -32,7 +32,7 @@ PACK_FORMAT = 1
 _SIGNATURE_PREFIX = b"\nsignature: "
 
 EVENTS = (
-    "init", "keys.rotate", "keys.passwd", "store.backup", "store.backup.refused", "store.restore", "store.restore.refused", "user.add", "user.disable",
+    "init", "keys.rotate", "keys.passwd", "store.backup", "store.backup.refused", "store.restore", "store.restore.refused", "pull.password", "user.add", "user.disable",
     "user.enable", "user.passwd", "user.role", "user.second_factor.reset", "login.success", "login.second_factor",
     "login.failure", "customer.read", "vault.reveal", "vault.reveal.refused", "ingest.batch",
     "quarantine.read", "policy.load", "policy.change", "policy.refuse", "model.train", "model.install",

@@ -298,6 +298,31 @@ class Home:
 
         return Masker(self.pii_engine(), self.masking_policy(), operator=operator, tokenizer=self.tokenizer())
 
+    def pull_definition(self, name: str):
+        from appliance.pulls import load_pull, pull_path
+
+        path = pull_path(self.sources_dir, name)
+        if not path.is_file():
+            raise ConfigError(f"no pull named '{name}': write {path.name} in {self.sources_dir}")
+        return load_pull(path)
+
+    def set_pull_password(self, actor: Actor, name: str, password: str) -> None:
+        actor.require("keys.manage")
+        definition = self.pull_definition(name)
+        self.keyring.set_secret(definition.secret_name, password)
+        self.audit.record(actor, "pull.password", pull=name)
+
+    def pull(self, actor: Actor, name: str):
+        """One batch from the bank's database: the pull's queries, read-only, through its source mapping."""
+        from appliance import pulls
+
+        definition = self.pull_definition(name)
+        ingestor = self.ingestor(actor)
+        mapping = self.mapping(definition.mapping)
+        password = self.keyring.secret(definition.secret_name)
+        with pulls.opened(definition, mapping, password, self.settings["ingest.chunk_rows"]) as (tables, fingerprint):
+            return ingestor.pull(mapping, tables, fingerprint.sha256)
+
     def ingestor(self, actor: Actor) -> Ingestor:
         """Ingestion with the PII engine (it masks free text and scans the columns stored as they are), acting
         for `actor`, each batch in the audit log."""

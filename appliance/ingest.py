@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ from appliance.failpoints import failpoint
 from appliance.mapping import ColumnSpec, FileSpec, SourceMapping
 from appliance.policies import ProtectionPolicy
 from appliance.protect import PiiScanner, Sealer, TextMasker, Tokenizer, Vault
-from appliance.readers import Chunk, open_input, sha256_of, shown_name
+from appliance.readers import Chunk, OpenedFile, open_input, sha256_of, shown_name
 from appliance.store import Store
 from appliance.transforms import TRANSFORMS
 
@@ -456,6 +457,24 @@ class Ingestor:
             self._check_header(path, spec, handle.header)
             file_report.encoding = handle.encoding
             opened.append((path, spec, file_report, handle))
+        return self._load(mapping, report, [(path.name, spec, file_report, handle)
+                                            for path, spec, file_report, handle in opened])
+
+    def pull(self, mapping: SourceMapping, tables: list[tuple[str, FileSpec, OpenedFile]],
+             content_sha256: Callable[[str, int], str]) -> BatchReport:
+        """Rows pulled from a database, one query per mapped file entry, through the same checks, protection
+        and all-or-nothing batch as files. `content_sha256(name, batch)` gives each table's fingerprint
+        once its rows are read."""
+        report = BatchReport(mapping.name)
+        opened = []
+        for name, spec, handle in tables:
+            self._check_masking(Path(name), spec)
+            file_report = FileReport(name, "")
+            file_report.duplicates = spec.duplicates
+            opened.append((name, spec, file_report, handle))
+        return self._load(mapping, report, opened, content_sha256)
+
+    def _load(self, mapping: SourceMapping, report: BatchReport, opened: list, content_sha256=None) -> BatchReport:
         if not opened:
             return report
         global _PROTECTION
@@ -467,7 +486,9 @@ class Ingestor:
                     "INSERT INTO ingest_batches (source, started_at, status) VALUES (?, ?, 'running')",
                     (mapping.name, _now())).lastrowid
                 report.batch_id = batch_id
-                for path, spec, file_report, handle in opened:
+                for name, spec, file_report, handle in opened:
+                    if content_sha256 is not None:  # a query's columns are known once it runs
+                        self._check_header(Path(name), spec, handle.header)
                     jobs = ((spec, mapping.id_namespace, chunk) for chunk in handle.chunks)
                     content_keyed = spec.keyless_tables()  # tables whose key the source lacks (made from content)
                     for prepared in preparer.map(jobs):
@@ -475,9 +496,11 @@ class Ingestor:
                         failpoint("ingest.chunk_written")
                     self._refuse_if_mostly_bad(file_report)
                     self._refuse_if_pii_is_kept(file_report, spec)
+                    if content_sha256 is not None:
+                        file_report.sha256 = content_sha256(name, batch_id)
                     self.store.execute(
                         "INSERT INTO ingest_files VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (batch_id, mapping.name, path.name, file_report.sha256, file_report.encoding,
+                        (batch_id, mapping.name, name, file_report.sha256, file_report.encoding,
                          file_report.rows_read, file_report.rows_loaded, file_report.rows_quarantined,
                          file_report.rows_filtered, file_report.duplicate_rows,
                          file_report.duplicates if file_report.duplicate_rows else None))
@@ -494,7 +517,7 @@ class Ingestor:
                                              for f in report.files if f.duplicate_of_batch is None])
                 failpoint("ingest.before_commit")
         except Exception as exc:
-            log.error("ingest batch rolled back", extra={"source": mapping.name, "files": [p.name for p, *_ in opened],
+            log.error("ingest batch rolled back", extra={"source": mapping.name, "files": [n for n, *_ in opened],
                                                          "error": exc.message if isinstance(exc, ApplianceError)
                                                          else type(exc).__name__})
             raise

@@ -250,10 +250,24 @@ class Keyring:
         self.pending_data_key = None
         self._save()
 
+    # Secrets the appliance must present elsewhere (a database pull's password), sealed under the KEK like
+    # the keys: never in a config file, never in the store.
+    def set_secret(self, name: str, value: str) -> None:
+        self._document.setdefault("secrets", {})[name] = _wrap(self._kek, f"secret:{name}", value.encode("utf-8"))
+        self._save()
+
+    def secret(self, name: str) -> str | None:
+        wrapped = self._document.get("secrets", {}).get(name)
+        return None if wrapped is None else _unwrap(self._kek, f"secret:{name}", wrapped).decode("utf-8")
+
     def change_kek(self, credentials: Credentials, *, argon2_memory_kib: int, argon2_iterations: int) -> str:
         kek, spec = _new_kek_spec(credentials, self.path.parent, argon2_memory_kib, argon2_iterations)
+        secrets_held = {name: self.secret(name) for name in self._document.get("secrets", {})}
         self._document["kek"] = spec
         self._document["keys"] = {p: _wrap(kek, p, self._keys[p]) for p in _PURPOSES}
+        if secrets_held:
+            self._document["secrets"] = {name: _wrap(kek, f"secret:{name}", value.encode("utf-8"))
+                                         for name, value in secrets_held.items()}
         if self.pending_data_key is not None:
             self._document["pending_data"] = _wrap(kek, "data", self.pending_data_key)
         self._kek = kek

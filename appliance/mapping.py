@@ -335,7 +335,8 @@ def available_mappings(extra_dir: Path | None = None) -> dict[str, Path]:
     for directory in (SHIPPED_DIR, extra_dir):
         if directory is not None and directory.is_dir():
             for path in sorted(directory.glob("*.yaml")):
-                found[path.stem] = path
+                if not path.name.endswith(".pull.yaml"):  # a database pull's definition (appliance.pulls)
+                    found[path.stem] = path
     return found
 
 

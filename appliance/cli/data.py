@@ -18,6 +18,10 @@ from appliance.home import Home, resolve_home
 def ingest(home, actor, source, paths):
     """Ingest files (CSV, XLSX, JSON Lines; gzip ok) through a source mapping, as one all-or-nothing batch."""
     report = home.ingestor(actor).ingest(home.mapping(source), [Path(p) for p in paths])
+    _show(report, source)
+
+
+def _show(report, source: str) -> None:
     for f in report.files:
         if f.duplicate_of_batch is not None:
             click.echo(f"{f.name}: already ingested (batch {f.duplicate_of_batch or 'this one'}), skipped")
@@ -38,6 +42,34 @@ def ingest(home, actor, source, paths):
     else:
         click.echo(f"batch {report.batch_id} committed: {report.rows_loaded} rows loaded, "
                    f"{report.rows_quarantined} quarantined")
+
+
+@cli.group()
+def pull():
+    """Pull a source from the bank's database (read-only account; <home>/sources/NAME.pull.yaml)."""
+
+
+@pull.command("run")
+@acting("data.ingest")
+@click.argument("name")
+def pull_run(home, actor, name):
+    """Run the pull's queries in one read-only transaction and ingest their rows through its source mapping,
+    as one all-or-nothing batch."""
+    definition = home.pull_definition(name)
+    _show(home.pull(actor, name), definition.mapping)
+
+
+@pull.command("password")
+@acting("keys.manage")
+@click.argument("name")
+def pull_password(home, actor, name):
+    """Seal the pull's database password in the home's keyring (from $APPLIANCE_PULL_PASSWORD or a prompt)."""
+    from appliance.cli import secret
+
+    home.set_pull_password(actor, name, secret("APPLIANCE_PULL_PASSWORD", f"Database password for pull '{name}'",
+                                               confirm=True))
+    click.echo(f"password for pull '{name}' sealed in the keyring")
+
 
 @cli.command()
 @acting("quarantine.read")
