@@ -8,7 +8,7 @@ DEMO_CUSTOMERS ?= 2000
 FRONTEND := appliance/web/frontend
 VENDOR := appliance/web/static/vendor
 
-.PHONY: demo test venv assets clean
+.PHONY: demo test venv assets bundle clean
 
 $(VENV)/.installed-runtime: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -48,7 +48,13 @@ test: $(VENV)/.installed-test assets $(BROWSER)
 	@# A real PostgreSQL server for the database-pull tests (they start their own cluster on a socket).
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || apt-get install -y -q postgresql >/dev/null \
 		|| { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }
+	@# systemd-analyze checks the packaged units.
+	@command -v systemd-analyze >/dev/null || apt-get install -y -q systemd >/dev/null
 	$(PY) -m pytest -q
+
+# The offline install bundle for an air-gapped box (dist/insight-appliance-<version>.tar.gz).
+bundle: assets
+	PYTHON=$(PYTHON) packaging/build-offline-bundle.sh dist
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache $(VENDOR) $(FRONTEND)/node_modules

@@ -5,14 +5,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from appliance import yamlfile
+from appliance import shipped, yamlfile
 from appliance.errors import PolicyError
 
 DATA_CLASSES = ("identifier", "C3", "C2", "C1", "free_text", "not_personal")
 HANDLINGS = ("token", "keep", "drop", "mask")
 PII_CLASSES = ("C3", "C2", "C1")
 MASK_OPERATORS = ("placeholder", "token", "display")
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "policies"
+SHIPPED_DIR = shipped.POLICIES
 
 
 def read_text(directory: Path, name: str) -> str:

@@ -19,8 +19,8 @@ def _demo_insights(home: Home, data: Path) -> None:
     from appliance import tagging
     from appliance.access import system
     from appliance.jobs import nightly, recorded
+    from appliance.shipped import MODELS as shipped
 
-    shipped = Path(__file__).resolve().parents[2] / "models"
     models = home.path / "models"
     models.mkdir(exist_ok=True)
     if not list(models.glob("churn-*.json")):
