@@ -83,11 +83,14 @@ def test_a_failed_last_run_is_named(healthy):
     assert result.returncode == 1 and "the last nightly run failed" in result.stdout
 
 
+def _files(path):
+    # The operating log gains a line for the command, as for every command: that is not a change to the home.
+    return {p.name: p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file() and p.suffix != ".db"
+            and "-wal" not in p.name and "-shm" not in p.name and p.parent.name != "logs"}
+
+
 def test_doctor_changes_nothing(healthy):
     path, env, _worm = healthy
-    before = {p.name: p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file() and p.suffix != ".db"
-              and "-wal" not in p.name and "-shm" not in p.name}
+    before = _files(path)
     _doctor(env)
-    after = {p.name: p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file() and p.suffix != ".db"
-             and "-wal" not in p.name and "-shm" not in p.name}
-    assert before == after
+    assert _files(path) == before
