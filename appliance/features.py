@@ -239,25 +239,155 @@ def labels(store: Store, as_of: date, customers: pd.DataFrame, horizon_days: int
     return mapped.reindex(behaviour.index).fillna(behaviour)
 
 
-def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int, inactivity_days: int) -> int:
-    """Compute and store the features (and labels) of every customer for `as_of`; returns the row count.
-    One transaction: the previous rows for this date stay until the new ones replace them whole."""
-    everyone = _customers(store, as_of)
+# Incremental runs ---------------------------------------------------------------------------------------
+# Ages (in days) where a transaction, event or complaint enters or leaves one of the windows above: between
+# two runs, a customer with one near such an age is recomputed; every other customer's features follow from
+# the previous run's by the passing of days alone.
+TX_BOUNDARIES = (0, 90, 180, 360, 365, 730)
+EVENT_BOUNDARIES = (0, 90)
+COMPLAINT_BOUNDARIES = (0, 365)
+MAX_GAP_DAYS = 7  # beyond a week since the last run, the boundary bands grow: rebuild
+# Operations that change old data in place: after one, the previous run no longer describes the data.
+REBUILD_AFTER = ("retention.purge", "store.restore")
+DAY_COUNTS = ("recency_days", "days_since_event", "days_since_complaint")  # grow by the days that passed
+
+
+@dataclass(frozen=True)
+class Plan:
+    previous: date
+    recompute: set[str]
+
+
+def _changed_customers(store: Store, last_batch: int) -> set[str]:
+    """Customers whose rows any batch after `last_batch` wrote (an upsert takes the new batch's id)."""
+    found: set[str] = set()
+    for table in ("customers", "accounts", "product_holdings", "interactions", "digital_events"):
+        found |= {r[0] for r in store.rows(f"SELECT DISTINCT customer_id FROM {table} WHERE batch_id > ? "
+                                           "AND customer_id IS NOT NULL", (last_batch,))}
+    found |= {r[0] for r in store.rows(
+        "SELECT DISTINCT coalesce(t.customer_id, a.customer_id) FROM transactions t LEFT JOIN accounts a "
+        "ON t.customer_id IS NULL AND a.account_id = t.account_id WHERE t.batch_id > ?", (last_batch,))}
+    return found
+
+
+def _near_boundaries(store: Store, previous: date, as_of: date, horizon_days: int) -> set[str]:
+    """Customers with something that crosses a window's edge between the two as-of dates. An age in days is
+    floored, so a row at any time of day D - k - 1 may cross the edge k on the way from one run to the next;
+    the band takes a day more on each side than the crossing needs (one extra day costs a few recomputed
+    customers; a missing one would be wrong)."""
+    def bands(boundaries):
+        return [((previous - timedelta(days=k + 1)).isoformat(), (as_of - timedelta(days=k - 1)).isoformat())
+                for k in boundaries]
+
+    found: set[str] = set()
+    for low, high in bands(TX_BOUNDARIES):
+        found |= {r[0] for r in store.rows(
+            "SELECT DISTINCT coalesce(t.customer_id, a.customer_id) FROM transactions t LEFT JOIN accounts a "
+            "ON t.customer_id IS NULL AND a.account_id = t.account_id WHERE t.booked_at >= ? AND t.booked_at < ?",
+            (low, high))}
+    for low, high in bands(EVENT_BOUNDARIES):
+        found |= {r[0] for r in store.rows("SELECT DISTINCT customer_id FROM digital_events "
+                                           "WHERE occurred_at >= ? AND occurred_at < ?", (low, high))}
+    for low, high in bands(COMPLAINT_BOUNDARIES):
+        found |= {r[0] for r in store.rows("SELECT DISTINCT customer_id FROM interactions WHERE kind = 'complaint' "
+                                           "AND occurred_at >= ? AND occurred_at < ?", (low, high))}
+    low, high = (previous - timedelta(days=2)).isoformat(), (as_of + timedelta(days=2)).isoformat()
+    for table in ("accounts", "product_holdings"):
+        found |= {r[0] for r in store.rows(f"SELECT DISTINCT customer_id FROM {table} WHERE "
+                                           "(opened_on >= ? AND opened_on < ?) OR (closed_on >= ? AND closed_on < ?)",
+                                           (low, high, low, high))}
+    found |= {r[0] for r in store.rows(
+        "SELECT customer_id FROM customers WHERE (joined_on >= ? AND joined_on < ?) OR (closed_on >= ? AND closed_on < ?)",
+        (low, high, low, (as_of + timedelta(days=horizon_days + 2)).isoformat()))}
+    found.discard(None)
+    return found
+
+
+def _plan(store: Store, as_of: date, horizon_days: int, inactivity_days: int) -> Plan | None:
+    """Which customers an incremental run must recompute; None when only a full rebuild is exact."""
+    last = store.query("SELECT * FROM feature_runs WHERE as_of < ? ORDER BY as_of DESC LIMIT 1", (as_of.isoformat(),))
+    if not last:
+        return None
+    previous = date.fromisoformat(last[0]["as_of"])
+    if (as_of - previous).days > MAX_GAP_DAYS or previous.year != as_of.year:  # age counts whole years
+        return None
+    marks = ",".join("?" * len(REBUILD_AFTER))
+    if store.scalar(f"SELECT 1 FROM audit_log WHERE seq > ? AND event IN ({marks}) LIMIT 1",
+                    (last[0]["last_audit"], *REBUILD_AFTER)):
+        return None
+    latest = store.scalar("SELECT max(booked_at) FROM transactions")
+    if latest is not None and latest >= (previous + timedelta(days=inactivity_days)).isoformat():
+        return None  # behaviour labels are knowable: they look forward, past every boundary above
+    return Plan(previous, _changed_customers(store, last[0]["last_batch"])
+                | _near_boundaries(store, previous, as_of, horizon_days))
+
+
+def _carry(store: Store, as_of: date, plan: Plan, stamp: str) -> int:
+    """Features of the customers nothing happened to, in SQL: the previous run's rows with the day counts
+    and the tenure grown by the days that passed. Everything else about them is unchanged: no row of theirs
+    changed, nothing of theirs crossed a window's edge, the year (their age) is the same, and their label is
+    the source's as before (behaviour labels are not knowable yet, see _plan)."""
+    gap, day = (as_of - plan.previous).days, as_of.isoformat()
+    store.execute("CREATE TEMP TABLE IF NOT EXISTS recompute (customer_id TEXT PRIMARY KEY)")
+    store.execute("DELETE FROM temp.recompute")
+    store.executemany("INSERT INTO temp.recompute VALUES (?)", ((c,) for c in plan.recompute))
+    grown = {name: f"CASE WHEN f.{name} = {NONE_DAYS} THEN f.{name} ELSE f.{name} + :gap END" for name in DAY_COUNTS}
+    # Tenure counts from the join date when there is one (ingest stores dates as YYYY-MM-DD), else it is the
+    # source's tenure in years and does not grow.
+    grown["tenure_days"] = ("CASE WHEN c.joined_on GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' "
+                            "THEN f.tenure_days + :gap ELSE f.tenure_days END")
+    values = ", ".join(grown.get(name, f"f.{name}") for name in FEATURE_NAMES)
+    return store.execute(
+        f"INSERT INTO customer_features (customer_id, as_of, {', '.join(FEATURE_NAMES)}, churn_label, computed_at) "
+        f"SELECT f.customer_id, :day, {values}, f.churn_label, :stamp FROM customer_features f "
+        "JOIN customers c ON c.customer_id = f.customer_id "
+        "WHERE f.as_of = :previous AND (c.joined_on IS NULL OR c.joined_on < :day) "
+        "AND (c.closed_on IS NULL OR c.closed_on >= :day) "
+        "AND f.customer_id NOT IN (SELECT customer_id FROM temp.recompute)",
+        {"gap": gap, "day": day, "previous": plan.previous.isoformat(), "stamp": stamp}).rowcount
+
+
+def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int, inactivity_days: int,
+          full: bool = False) -> int:
+    """Compute and store the features (and labels) of every customer for `as_of`; returns the row count
+    (`feature_runs` records how many were recomputed). After a recent run, only customers whose data changed or crossed a window's edge are
+    recomputed (the rest follow from that run exactly); `full` recomputes everyone. One transaction: the
+    previous rows for this date stay until the new ones replace them whole."""
     columns = ["customer_id", "as_of", *FEATURE_NAMES, "churn_label", "computed_at"]
     sql = f"INSERT INTO customer_features ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    written = 0
-    with store.transaction():
-        store.execute("DELETE FROM customer_features WHERE as_of = ?", (as_of.isoformat(),))
-        for start in range(0, len(everyone), chunk_customers):
-            chunk = everyone.iloc[start:start + chunk_customers]
-            history = _transactions(store, chunk["customer_id"].tolist(), as_of - timedelta(days=730), as_of)
-            rows = compute(store, as_of, chunk, history)
-            rows["churn_label"] = labels(store, as_of, chunk, horizon_days, inactivity_days, history)
-            rows = rows.astype(object).where(rows.notna(), None)
-            store.executemany(sql, ((cid, as_of.isoformat(), *values, stamp)
-                                    for cid, values in zip(rows.index, rows.itertuples(index=False, name=None))))
-            written += len(rows)
+    day = as_of.isoformat()
+
+    def write(rows: pd.DataFrame) -> int:
+        rows = rows[[*FEATURE_NAMES, "churn_label"]].astype(object).where(rows.notna(), None)
+        store.executemany(sql, ((cid, day, *values, stamp)
+                                for cid, values in zip(rows.index, rows.itertuples(index=False, name=None))))
+        return len(rows)
+
+    written = recomputed = 0
+    with store.transaction():  # planning inside it too: no batch can commit unseen between plan and watermark
+        everyone = _customers(store, as_of)
+        plan = None if full else _plan(store, as_of, horizon_days, inactivity_days)
+        if plan is not None:
+            known = {r[0] for r in store.rows("SELECT customer_id FROM customer_features WHERE as_of = ?",
+                                              (plan.previous.isoformat(),))}
+            plan = Plan(plan.previous, plan.recompute | (set(everyone["customer_id"]) - known))
+        store.execute("DELETE FROM customer_features WHERE as_of = ?", (day,))
+        if len(everyone):
+            redo = everyone if plan is None else everyone[everyone["customer_id"].isin(plan.recompute)]
+            for start in range(0, len(redo), chunk_customers):
+                chunk = redo.iloc[start:start + chunk_customers]
+                history = _transactions(store, chunk["customer_id"].tolist(), as_of - timedelta(days=730), as_of)
+                rows = compute(store, as_of, chunk, history)
+                rows["churn_label"] = labels(store, as_of, chunk, horizon_days, inactivity_days, history)
+                recomputed += write(rows)
+            if plan is not None:
+                written += _carry(store, as_of, plan, stamp)
+        written += recomputed
+        store.execute("INSERT OR REPLACE INTO feature_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (day, "full" if plan is None else "incremental",
+                       store.scalar("SELECT coalesce(max(batch_id), 0) FROM ingest_batches"),
+                       store.scalar("SELECT coalesce(max(seq), 0) FROM audit_log"), written, recomputed, stamp))
     return written
 
 

@@ -79,14 +79,15 @@ def recorded(home, job: str, actor: Actor):
         handle.close()
 
 
-def build_features(home, as_of: date) -> int:
-    """Every customer's features as of the date, with the home's settings."""
+def build_features(home, as_of: date, full: bool = False) -> int:
+    """Every customer's features as of the date, with the home's settings: incrementally after a recent run,
+    or recomputed for everyone (`full`)."""
     from appliance import features
 
     settings = home.settings
     return features.build(home.store, as_of, chunk_customers=settings["features.chunk_customers"],
                           horizon_days=settings["features.churn_horizon_days"],
-                          inactivity_days=settings["features.inactivity_days"])
+                          inactivity_days=settings["features.inactivity_days"], full=full)
 
 
 def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[dict]]:

@@ -554,3 +554,21 @@ def _risk_ranks(store: Store) -> None:
         PRIMARY KEY (as_of, branch, segment, probability DESC, customer_id)) WITHOUT ROWID;
     CREATE INDEX risk_ranks_value ON risk_ranks(as_of, branch, value_band, probability DESC, customer_id)
     """)
+
+
+@migration(13, "incremental features: each run's watermark, and the indexes that find what changed since")
+def _feature_runs(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE feature_runs (
+        as_of TEXT PRIMARY KEY, mode TEXT NOT NULL, last_batch INTEGER NOT NULL, last_audit INTEGER NOT NULL,
+        customers INTEGER NOT NULL, recomputed INTEGER NOT NULL, computed_at TEXT NOT NULL);
+    CREATE INDEX customers_batch ON customers(batch_id);
+    CREATE INDEX accounts_batch ON accounts(batch_id);
+    CREATE INDEX transactions_batch ON transactions(batch_id);
+    CREATE INDEX transactions_booked ON transactions(booked_at);
+    CREATE INDEX product_holdings_batch ON product_holdings(batch_id);
+    CREATE INDEX interactions_batch ON interactions(batch_id);
+    CREATE INDEX interactions_occurred ON interactions(occurred_at);
+    CREATE INDEX digital_events_batch ON digital_events(batch_id);
+    CREATE INDEX digital_events_occurred ON digital_events(occurred_at)
+    """)

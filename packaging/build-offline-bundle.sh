@@ -33,5 +33,5 @@ mkdir -p "$stage/$name/packaging"
 cp -r packaging/install.sh packaging/smoke.sh packaging/systemd "$stage/$name/packaging/"
 cp README.md "$stage/$name/"
 mkdir -p "$stage/$name/docs" && cp docs/operations*.md "$stage/$name/docs/" 2>/dev/null || true
-tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
+tar -C "$stage" -I "gzip -1" -cf "$out/$name.tar.gz" "$name"  # the wheels are compressed already
 echo "$out/$name.tar.gz"

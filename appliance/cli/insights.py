@@ -138,14 +138,17 @@ def run():
 @acting("jobs.run")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
               help="Compute features from what happened before this date.")
-def run_features(home, actor, as_of):
+@click.option("--full", is_flag=True, help="Recompute every customer (by default, after a run in the week "
+                                           "before, only customers whose data changed or crossed a window's edge).")
+def run_features(home, actor, as_of, full):
     """Compute every customer's features (and churn label, where knowable) as of a date."""
     from appliance.jobs import build_features, recorded
 
     day = as_of.date()
     with recorded(home, "features", actor) as outcome:
-        outcome["rows"] = build_features(home, day)
-    click.echo(f"features of {outcome['rows']} customers as of {day}")
+        outcome["rows"] = build_features(home, day, full=full)
+    run = home.store.query("SELECT mode, recomputed FROM feature_runs WHERE as_of = ?", (day.isoformat(),))[0]
+    click.echo(f"features of {outcome['rows']} customers as of {day} ({run['mode']}: {run['recomputed']} recomputed)")
 
 
 @run.command("score")
