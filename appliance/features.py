@@ -261,12 +261,13 @@ class Plan:
 def _changed_customers(store: Store, last_batch: int) -> set[str]:
     """Customers whose rows any batch after `last_batch` wrote (an upsert takes the new batch's id)."""
     found: set[str] = set()
+    # No DISTINCT in SQL: with it, SQLite walks the customer index of the whole table instead of the batch's.
     for table in ("customers", "accounts", "product_holdings", "interactions", "digital_events"):
-        found |= {r[0] for r in store.rows(f"SELECT DISTINCT customer_id FROM {table} WHERE batch_id > ? "
-                                           "AND customer_id IS NOT NULL", (last_batch,))}
+        found |= {r[0] for r in store.rows(f"SELECT customer_id FROM {table} WHERE batch_id > ?", (last_batch,))}
     found |= {r[0] for r in store.rows(
-        "SELECT DISTINCT coalesce(t.customer_id, a.customer_id) FROM transactions t LEFT JOIN accounts a "
+        "SELECT coalesce(t.customer_id, a.customer_id) FROM transactions t LEFT JOIN accounts a "
         "ON t.customer_id IS NULL AND a.account_id = t.account_id WHERE t.batch_id > ?", (last_batch,))}
+    found.discard(None)
     return found
 
 
@@ -282,18 +283,18 @@ def _near_boundaries(store: Store, previous: date, as_of: date, horizon_days: in
     found: set[str] = set()
     for low, high in bands(TX_BOUNDARIES):
         found |= {r[0] for r in store.rows(
-            "SELECT DISTINCT coalesce(t.customer_id, a.customer_id) FROM transactions t LEFT JOIN accounts a "
+            "SELECT coalesce(t.customer_id, a.customer_id) FROM transactions t LEFT JOIN accounts a "
             "ON t.customer_id IS NULL AND a.account_id = t.account_id WHERE t.booked_at >= ? AND t.booked_at < ?",
             (low, high))}
     for low, high in bands(EVENT_BOUNDARIES):
-        found |= {r[0] for r in store.rows("SELECT DISTINCT customer_id FROM digital_events "
+        found |= {r[0] for r in store.rows("SELECT customer_id FROM digital_events "
                                            "WHERE occurred_at >= ? AND occurred_at < ?", (low, high))}
     for low, high in bands(COMPLAINT_BOUNDARIES):
-        found |= {r[0] for r in store.rows("SELECT DISTINCT customer_id FROM interactions WHERE kind = 'complaint' "
+        found |= {r[0] for r in store.rows("SELECT customer_id FROM interactions WHERE kind = 'complaint' "
                                            "AND occurred_at >= ? AND occurred_at < ?", (low, high))}
     low, high = (previous - timedelta(days=2)).isoformat(), (as_of + timedelta(days=2)).isoformat()
     for table in ("accounts", "product_holdings"):
-        found |= {r[0] for r in store.rows(f"SELECT DISTINCT customer_id FROM {table} WHERE "
+        found |= {r[0] for r in store.rows(f"SELECT customer_id FROM {table} WHERE "
                                            "(opened_on >= ? AND opened_on < ?) OR (closed_on >= ? AND closed_on < ?)",
                                            (low, high, low, high))}
     found |= {r[0] for r in store.rows(
