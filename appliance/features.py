@@ -16,8 +16,14 @@ from the customer at training and scoring time (`declared_frame`), not stored he
 """
 
 import hashlib
+import multiprocessing
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -348,12 +354,57 @@ def _carry(store: Store, as_of: date, plan: Plan, stamp: str) -> int:
         {"gap": gap, "day": day, "previous": plan.previous.isoformat(), "stamp": stamp}).rowcount
 
 
+# Parallel chunks ----------------------------------------------------------------------------------------
+_reader: Store | None = None
+
+
+def _open_reader(path: str, key: bytes, parent: int) -> None:
+    """A worker's own read connection (WAL: it reads the committed data while the caller's write transaction
+    stays open)."""
+    from appliance.ingest import _die_with_parent
+
+    global _reader
+    _die_with_parent(parent)
+    _reader = Store(Path(path), key)
+
+
+def _chunk_rows(as_of: date, chunk: pd.DataFrame, horizon_days: int, inactivity_days: int,
+                store: Store | None = None) -> pd.DataFrame:
+    store = store or _reader
+    history = _transactions(store, chunk["customer_id"].tolist(), as_of - timedelta(days=730), as_of)
+    rows = compute(store, as_of, chunk, history)
+    rows["churn_label"] = labels(store, as_of, chunk, horizon_days, inactivity_days, history)
+    return rows
+
+
+def _computed(store: Store, as_of: date, customers: pd.DataFrame, chunk_customers: int, horizon_days: int,
+              inactivity_days: int, workers: int, key: bytes | None) -> Iterator[pd.DataFrame]:
+    """Feature rows chunk by chunk, in order: computed here, or by `workers` forked processes each reading
+    through its own connection while this one writes. At most `workers` chunks are ahead of the writer, so
+    memory stays bounded by the chunk size."""
+    chunks = [customers.iloc[start:start + chunk_customers] for start in range(0, len(customers), chunk_customers)]
+    if workers <= 1 or key is None or len(chunks) < 2:
+        for chunk in chunks:
+            yield _chunk_rows(as_of, chunk, horizon_days, inactivity_days, store)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_open_reader,
+                             initargs=(str(store.path), key, os.getpid())) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_chunk_rows, as_of, chunk, horizon_days, inactivity_days))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int, inactivity_days: int,
-          full: bool = False) -> int:
+          full: bool = False, workers: int = 1, key: bytes | None = None) -> int:
     """Compute and store the features (and labels) of every customer for `as_of`; returns the row count
     (`feature_runs` records how many were recomputed). After a recent run, only customers whose data changed or crossed a window's edge are
     recomputed (the rest follow from that run exactly); `full` recomputes everyone. One transaction: the
-    previous rows for this date stay until the new ones replace them whole."""
+    previous rows for this date stay until the new ones replace them whole. With `workers` > 1 (and the
+    store's key, for their own connections), chunks are computed in parallel processes."""
     columns = ["customer_id", "as_of", *FEATURE_NAMES, "churn_label", "computed_at"]
     sql = f"INSERT INTO customer_features ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -376,11 +427,7 @@ def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int,
         store.execute("DELETE FROM customer_features WHERE as_of = ?", (day,))
         if len(everyone):
             redo = everyone if plan is None else everyone[everyone["customer_id"].isin(plan.recompute)]
-            for start in range(0, len(redo), chunk_customers):
-                chunk = redo.iloc[start:start + chunk_customers]
-                history = _transactions(store, chunk["customer_id"].tolist(), as_of - timedelta(days=730), as_of)
-                rows = compute(store, as_of, chunk, history)
-                rows["churn_label"] = labels(store, as_of, chunk, horizon_days, inactivity_days, history)
+            for rows in _computed(store, as_of, redo, chunk_customers, horizon_days, inactivity_days, workers, key):
                 recomputed += write(rows)
             if plan is not None:
                 written += _carry(store, as_of, plan, stamp)

@@ -84,10 +84,13 @@ def build_features(home, as_of: date, full: bool = False) -> int:
     or recomputed for everyone (`full`)."""
     from appliance import features
 
+    from appliance.settings import usable_cores
+
     settings = home.settings
     return features.build(home.store, as_of, chunk_customers=settings["features.chunk_customers"],
                           horizon_days=settings["features.churn_horizon_days"],
-                          inactivity_days=settings["features.inactivity_days"], full=full)
+                          inactivity_days=settings["features.inactivity_days"], full=full,
+                          workers=settings["features.workers"] or usable_cores(), key=home.keyring.data_key)
 
 
 def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[dict]]:

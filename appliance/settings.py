@@ -48,6 +48,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Failed sign-ins in a row after which an account is locked.", 1, 100),
     Setting("users.lockout_minutes", 15, int,
             "How long a locked account stays locked.", 1, 10_080),
+    Setting("features.workers", 0, int,
+            "Processes computing customer features in parallel (each reads through its own connection); 0: one "
+            "per core this process may use.", 0, 64),
     Setting("features.chunk_customers", 2_000, int,
             "Customers whose features are computed together; bounds memory.", 10, 1_000_000),
     Setting("features.churn_horizon_days", 90, int,

@@ -23,11 +23,13 @@ def _build(store, as_of, full=False):
 
 
 def _full_rebuild(home, as_of, tmp_path) -> pd.DataFrame:
-    """What a full rebuild computes from the same data, on a copy of the store (the home keeps its chain)."""
+    """What a full rebuild computes from the same data, on a copy of the store (the home keeps its chain),
+    in two worker processes (the chain runs in one: the parallel path must agree too)."""
     copy_path = tmp_path / f"full-{as_of}.db"
     home.store.backup_to(copy_path, home.keyring.data_key)
     with Store(copy_path, home.keyring.data_key) as copy:
-        _build(copy, as_of, full=True)
+        features.build(copy, as_of, chunk_customers=9, horizon_days=HORIZON, inactivity_days=INACTIVITY, full=True,
+                       workers=2, key=home.keyring.data_key)
         return _comparable(features.load(copy, as_of))
 
 
