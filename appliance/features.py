@@ -246,6 +246,46 @@ def labels(store: Store, as_of: date, customers: pd.DataFrame, horizon_days: int
 
 
 # Incremental runs ---------------------------------------------------------------------------------------
+INCREMENTAL_DOC = """## Incremental nightly runs
+
+A nightly run's features differ from the night before only for some customers:
+- customers whose rows a batch wrote since that run;
+- customers with a transaction, app event or complaint whose age crosses one of the windows' edges between the
+  two dates (0, 90, 180, 360, 365 or 730 days for transactions; 0 and 90 for events; 0 and 365 for complaints);
+- customers with an account or a holding that opened or closed between the two dates;
+- customers who joined or closed in between, or have no row from the night before.
+
+These customers are recomputed; band boundaries are taken a day wider on each side than needed. Every other
+customer's row is the previous run's, carried in SQL. Their day counts (recency, days since the last event or
+complaint) grow by the days that passed, and so does their tenure when it counts from a join date. Nothing
+else of theirs can have changed:
+- no row of theirs changed;
+- none of their rows crossed an edge;
+- the year is the same, so their age is too;
+- their label is still the source's, because behaviour labels are not knowable yet.
+
+A full rebuild runs instead when:
+- there is no run in the 7 days before;
+- the year changed;
+- a retention purge or a restore happened since the last run (they change old data in place);
+- the data already reaches far enough past the last run that behaviour labels are knowable (runs for past
+  dates, as training makes).
+
+`appliance run features --full` forces a full rebuild. Each run records its mode, the batch and audit entry it
+saw last, and how many customers it recomputed, in `feature_runs`.
+
+`tests/test_incremental_features.py` checks that an incremental chain equals a full rebuild exactly, after
+each of five batches. The batches hold new transactions, late ones dated before the last run (on the 90- and
+365-day edges and inside a window), complaints filed late, app events, a weekend without a run, and an
+erasure. `benchmarks/incremental.py` measures both kinds of run.
+
+## In parallel
+
+The customers to compute are split into chunks of `features.chunk_customers`. Forked worker processes
+compute them, `features.workers` of them, by default one per core. Each worker reads through its own
+connection, which WAL allows while the run's write transaction is open. The run writes the rows in order,
+with at most one chunk per worker waiting, so memory is bounded by the chunk size, not the bank's size.
+"""  # in docs/features.md
 # Ages (in days) where a transaction, event or complaint enters or leaves one of the windows above: between
 # two runs, a customer with one near such an age is recomputed; every other customer's features follow from
 # the previous run's by the passing of days alone.
