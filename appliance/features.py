@@ -16,10 +16,6 @@ from the customer at training and scoring time (`declared_frame`), not stored he
 """
 
 import hashlib
-import multiprocessing
-import os
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +26,7 @@ import pandas as pd
 
 from appliance.store import Store
 from appliance.subjects import register_erasure
+from appliance.workers import ForkedWorkers
 
 # Bank-initiated postings: they say nothing about whether the customer still uses the bank.
 BANK_INITIATED = ("interest", "statement_fee", "penalty_interest", "salary", "pension")
@@ -398,13 +395,10 @@ def _carry(store: Store, as_of: date, plan: Plan, stamp: str) -> int:
 _reader: Store | None = None
 
 
-def _open_reader(path: str, key: bytes, parent: int) -> None:
+def _open_reader(path: str, key: bytes) -> None:
     """A worker's own read connection (WAL: it reads the committed data while the caller's write transaction
     stays open)."""
-    from appliance.ingest import _die_with_parent
-
     global _reader
-    _die_with_parent(parent)
     _reader = Store(Path(path), key)
 
 
@@ -420,22 +414,15 @@ def _chunk_rows(as_of: date, chunk: pd.DataFrame, horizon_days: int, inactivity_
 def _computed(store: Store, as_of: date, customers: pd.DataFrame, chunk_customers: int, horizon_days: int,
               inactivity_days: int, workers: int, key: bytes | None) -> Iterator[pd.DataFrame]:
     """Feature rows chunk by chunk, in order: computed here, or by `workers` forked processes each reading
-    through its own connection while this one writes. At most `workers` chunks are ahead of the writer, so
-    memory stays bounded by the chunk size."""
+    through its own connection while this one writes (memory bounded by the chunk size)."""
     chunks = [customers.iloc[start:start + chunk_customers] for start in range(0, len(customers), chunk_customers)]
+    jobs = ((as_of, chunk, horizon_days, inactivity_days) for chunk in chunks)
     if workers <= 1 or key is None or len(chunks) < 2:
-        for chunk in chunks:
-            yield _chunk_rows(as_of, chunk, horizon_days, inactivity_days, store)
+        for job in jobs:
+            yield _chunk_rows(*job, store)
         return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_open_reader,
-                             initargs=(str(store.path), key, os.getpid())) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(_chunk_rows, as_of, chunk, horizon_days, inactivity_days))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    with ForkedWorkers(workers, _chunk_rows, setup=_open_reader, setup_args=(str(store.path), key)) as pool:
+        yield from pool.map(jobs)
 
 
 def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int, inactivity_days: int,

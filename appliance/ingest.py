@@ -9,15 +9,9 @@ PII are replaced by tokens before anything is written; free text is masked or dr
 
 import hashlib
 import json
-import ctypes
 import logging
-import ctypes.util
-import multiprocessing
-import os
-import signal
 import stat
-from collections import Counter, deque
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +29,7 @@ from appliance.protect import PiiScanner, Sealer, TextMasker, Tokenizer, Vault
 from appliance.readers import Chunk, OpenedFile, open_input, sha256_of, shown_name
 from appliance.store import Store
 from appliance.transforms import TRANSFORMS
+from appliance.workers import ForkedWorkers
 
 log = logging.getLogger("appliance.ingest")
 
@@ -52,7 +47,6 @@ _TRUE = {"1", "true", "t", "yes", "y", "是", "真"}
 _FALSE = {"0", "false", "f", "no", "n", "否", "假"}
 _THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
 WITHHELD = "<withheld>"
-_PR_SET_PDEATHSIG = 1
 MAX_MAGNITUDE = 1e15  # beyond any balance or amount (and beyond the integers a float holds exactly)
 YEARS = (1900, 2100)  # dates outside are typos or sentinels (0001-01-01), not events
 _SUBJECT_DOMAINS = ("customer", "account")  # the tokens erasure looks for a subject by
@@ -481,7 +475,7 @@ class Ingestor:
         _PROTECTION = _Protection(self.tokenizer, self.vault.sealer, self.policy.vault_fields, self.masker,
                                   self.scanner)
         try:
-            with _Preparer(self.workers) as preparer, self.store.transaction():
+            with ForkedWorkers(self.workers, _prepare) as preparer, self.store.transaction():
                 batch_id = self.store.execute(
                     "INSERT INTO ingest_batches (source, started_at, status) VALUES (?, ?, 'running')",
                     (mapping.name, _now())).lastrowid
@@ -630,48 +624,3 @@ class Ingestor:
         sql = (f"INSERT INTO {table} ({', '.join(all_names)}) VALUES ({', '.join('?' * len(all_names))}) "
                f"ON CONFLICT({key}) DO UPDATE SET {', '.join(updates)}")
         self.store.executemany(sql, (row + (source, batch_id) for row in rows))
-
-
-def _die_with_parent(parent: int) -> None:
-    """A worker holds a forked copy of the keys: when the ingest process dies (even by SIGKILL), the kernel
-    kills its workers too (Linux's parent-death signal), instead of leaving them alive with the keys."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the orphan check below still runs once
-        pass
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
-
-
-class _Preparer:
-    """Prepares chunks in forked worker processes while the caller writes the previous ones; results come
-    back in input order so later rows still win on the same key. A bounded number of chunks is in flight,
-    so memory stays flat. With one worker, prepares inline."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.pool = None
-
-    def __enter__(self) -> "_Preparer":
-        if self.workers > 1:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
-                                            initializer=_die_with_parent, initargs=(os.getpid(),))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def map(self, jobs):
-        if self.pool is None:
-            for job in jobs:
-                yield _prepare(*job)
-            return
-        pending: deque = deque()
-        for job in jobs:
-            pending.append(self.pool.submit(_prepare, *job))
-            if len(pending) > self.workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()

@@ -1,0 +1,67 @@
+"""Forked worker processes for chunked work (ingestion's preparation, the features' computation): each dies
+with its parent, and results come back in input order with a bounded number of chunks in flight, so memory
+stays flat however large the input."""
+
+import ctypes
+import ctypes.util
+import multiprocessing
+import os
+import signal
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterable, Iterator
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker holds a forked copy of the keys: when its parent dies (even by SIGKILL), the kernel kills the
+    worker too (Linux's parent-death signal), instead of leaving it alive with the keys."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the orphan check below still runs once
+        pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _start(parent: int, setup: Callable | None, setup_args: tuple) -> None:
+    die_with_parent(parent)
+    if setup is not None:
+        setup(*setup_args)
+
+
+class ForkedWorkers:
+    """Runs `work(*job)` for each job in `workers` forked processes (after `setup(*setup_args)` in each)
+    while the caller consumes earlier results; at most one job per worker waits ahead of the caller. With
+    one worker, runs inline."""
+
+    def __init__(self, workers: int, work: Callable, setup: Callable | None = None, setup_args: tuple = ()):
+        self.workers, self.work = workers, work
+        self.setup, self.setup_args = setup, setup_args
+        self.pool = None
+
+    def __enter__(self) -> "ForkedWorkers":
+        if self.workers > 1:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_start,
+                                            initargs=(os.getpid(), self.setup, self.setup_args))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def map(self, jobs: Iterable[tuple]) -> Iterator:
+        if self.pool is None:
+            for job in jobs:
+                yield self.work(*job)
+            return
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(self.pool.submit(self.work, *job))
+            if len(pending) > self.workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
