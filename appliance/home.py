@@ -26,8 +26,9 @@ from appliance.policies import (SHIPPED_DIR as SHIPPED_POLICIES, ExportPolicy, M
                                 PurposePolicy, read_text, text_sha256)
 from appliance.protect import Tokenizer, Vault
 from appliance.settings import Settings, usable_cores
-from appliance.recovery import Restored, safety_backup
-from appliance.store import Store, latest_schema
+from appliance import recovery
+from appliance.recovery import Restored
+from appliance.store import Store
 
 CONFIG = "config.yaml"
 KEYRING = "keyring.json"
@@ -127,7 +128,8 @@ class Home:
         keyring = Keyring.open(path / KEYRING, credentials)
         store = cls._open_store(path, keyring, settings)
         try:
-            applied = store.migrate(before=lambda: safety_backup(store, keyring.data_key, path, "before-upgrade"))
+            applied = store.migrate(before=lambda: recovery.safety_backup(store, keyring.data_key, path,
+                                                                           "before-upgrade"))
         except BaseException:
             store.close()
             raise
@@ -399,12 +401,10 @@ class Home:
     def restore(self, actor: Actor, backup: Path) -> Restored:
         """Replace the store's contents with a checked backup of this home, in one transaction, after a
         safety copy of what it replaces; the audit log keeps every entry and records the restore."""
-        from appliance import recovery
-
         actor.require("store.restore")
         key = self.keyring.data_key
         try:
-            staging = recovery.stage(self.path, backup, key, self.keyring.audit_seed, latest_schema())
+            staging = recovery.stage(self.path, backup, key, self.keyring.audit_seed)
             try:
                 kept = recovery.safety_backup(self.store, key, self.path, "before-restore")
                 backup_entries, carried = recovery.replace_contents(self.store, staging, key)
@@ -423,15 +423,12 @@ class Home:
         return Restored(backup_entries, carried, kept)
 
     @classmethod
-    def restore_damaged(cls, path: Path, credentials: Credentials, backup: Path) -> Restored:
+    def restore_damaged(cls, path: Path, credentials: Credentials, keyring: Keyring, backup: Path) -> Restored:
         """A store that fails its checks cannot be read to be replaced: its files are moved aside and the
-        checked backup takes their place. The key file (or passphrase) is the authority here, since the
-        damaged store's users cannot be read; the restore is the restored log's next entry."""
-        from appliance import recovery
-
+        checked backup takes their place. The key file (or passphrase) that opened `keyring` is the authority
+        here, since the damaged store's users cannot be read; the restore is the restored log's next entry."""
         path = Path(path)
-        keyring = Keyring.open(path / KEYRING, credentials)
-        staging = recovery.stage(path, backup, keyring.data_key, keyring.audit_seed, latest_schema())
+        staging = recovery.stage(path, backup, keyring.data_key, keyring.audit_seed)
         try:
             aside = recovery.swap_files(path, STORE, staging)
         finally:

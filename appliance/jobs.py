@@ -83,7 +83,6 @@ def build_features(home, as_of: date, full: bool = False) -> int:
     """Every customer's features as of the date, with the home's settings: incrementally after a recent run,
     or recomputed for everyone (`full`)."""
     from appliance import features
-
     from appliance.settings import usable_cores
 
     settings = home.settings

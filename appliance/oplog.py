@@ -9,6 +9,7 @@ locations only, because an exception's text may quote the row it failed on.
 
 import logging
 import logging.handlers
+import os
 import traceback
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from pythonjsonlogger.json import JsonFormatter
 LOGS = "logs"
 FILE = "appliance.jsonl"
 log = logging.getLogger("appliance")
-_configured: dict[Path, logging.Handler] = {}
+_handler: logging.handlers.RotatingFileHandler | None = None
 
 
 class _NoExceptionText(JsonFormatter):
@@ -34,21 +35,21 @@ class _NoExceptionText(JsonFormatter):
 
 def configure(home_path: Path, max_mib: int, keep: int) -> Path:
     """Send the appliance's log records to the home's rotated JSON-lines file (once per process and home)."""
+    global _handler
     folder = Path(home_path) / LOGS
     target = folder / FILE
-    if target in _configured:
+    if _handler is not None and _handler.baseFilename == os.path.abspath(target):
         return target
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(target, maxBytes=max_mib << 20, backupCount=keep,
                                                    encoding="utf-8", delay=True)
-    formatter = _NoExceptionText("{levelname}{name}{message}", style="{", timestamp="time", json_ensure_ascii=False,
-                                 rename_fields={"levelname": "level", "name": "logger"})
-    handler.setFormatter(formatter)
-    for old in _configured.values():
-        log.removeHandler(old)
-        old.close()
-    _configured.clear()
-    _configured[target] = handler
+    handler.setFormatter(_NoExceptionText("{levelname}{name}{message}", style="{", timestamp="time",
+                                          json_ensure_ascii=False,
+                                          rename_fields={"levelname": "level", "name": "logger"}))
+    if _handler is not None:  # another home opened in this process: its log, not the first one's
+        log.removeHandler(_handler)
+        _handler.close()
+    _handler = handler
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     return target

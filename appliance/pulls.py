@@ -152,7 +152,7 @@ def opened(pull: Pull, mapping: SourceMapping, password: str | None, chunk_rows:
         url = url.set(password=password)
     dialect = DRIVERS[url.drivername]
     fingerprint = _Fingerprint(pull)
-    engine = create_engine(url, pool_pre_ping=False, poolclass=None)
+    engine = create_engine(url)
     try:
         try:
             connection = engine.connect()

@@ -21,7 +21,7 @@ from pathlib import Path
 from appliance.audit import AuditLog
 from appliance.errors import StoreError
 from appliance.failpoints import failpoint
-from appliance.store import Store
+from appliance.store import Store, latest_schema, store_files
 
 BACKUPS = "backups"
 STAGING = ".restore-staging.db"
@@ -55,12 +55,8 @@ def safety_backup(store: Store, key: bytes, home_path: Path, reason: str) -> Pat
     return target
 
 
-def _leftovers(path: Path) -> list[Path]:
-    return [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
-
-
 def _remove(path: Path) -> None:
-    for leftover in _leftovers(path):
+    for leftover in store_files(path):
         leftover.unlink(missing_ok=True)
 
 
@@ -68,7 +64,7 @@ def remove_staging(home_path: Path) -> None:
     _remove(home_path / STAGING)
 
 
-def stage(home_path: Path, backup: Path, data_key: bytes, audit_seed: bytes, newest_schema: int) -> Path:
+def stage(home_path: Path, backup: Path, data_key: bytes, audit_seed: bytes) -> Path:
     """Copy the backup into the home and check the copy (the backup file itself is only read). Refuses, with
     one line naming the reason, a backup that is missing, foreign, damaged or from a newer release."""
     backup = Path(backup)
@@ -94,9 +90,9 @@ def stage(home_path: Path, backup: Path, data_key: bytes, audit_seed: bytes, new
                 raise StoreError(f"{backup.name} failed its integrity check ({len(problems)} problems: "
                                  f"{problems[0]}); nothing was changed")
             version = copy.schema_version()
-            if version > newest_schema:
+            if version > latest_schema():
                 raise StoreError(f"{backup.name} is at schema version {version}, newer than this appliance "
-                                 f"({newest_schema}); nothing was changed")
+                                 f"({latest_schema()}); nothing was changed")
             verdict = AuditLog(copy, audit_seed).verify()
             if not verdict.ok:
                 raise StoreError(f"{backup.name}: its audit log does not verify under this home's key "
@@ -147,7 +143,7 @@ def swap_files(home_path: Path, store_name: str, staging: Path) -> Path:
     live = home_path / store_name
     moved = []
     try:
-        for path in _leftovers(live):
+        for path in store_files(live):
             if path.exists():
                 os.replace(path, aside / path.name)
                 moved.append(path)

@@ -27,12 +27,17 @@ _MIGRATIONS: list[tuple[int, str, Callable]] = []
 MIN_FREE_BYTES = 1 << 20  # below this, an open that fails is put down to the full disk
 
 
+def store_files(path: Path) -> list[Path]:
+    """A store's file and the WAL and shared-memory files SQLite keeps beside it."""
+    return [Path(path), Path(f"{path}-wal"), Path(f"{path}-shm")]
+
+
 def latest_schema() -> int:
     return max((v for v, _, _ in _MIGRATIONS), default=0)
 
 
 def migration(version: int, name: str):
-    """Register a schema migration; each runs in its own transaction and is recorded."""
+    """Register a schema migration; `Store.migrate` runs the pending ones in one transaction and records them."""
 
     def register(func: Callable):
         if any(v == version for v, _, _ in _MIGRATIONS):
@@ -253,7 +258,7 @@ class Store:
         if target.exists():
             raise StoreError(f"{target} exists; refusing to overwrite it")
         partial = target.with_name(f".{target.name}.partial")
-        for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        for leftover in store_files(partial):
             leftover.unlink(missing_ok=True)
         try:
             copy = Store(partial, key, create=True)
@@ -273,7 +278,7 @@ class Store:
         except OSError as exc:
             raise StoreWriteError(f"the backup cannot be written to {target.parent}: {os_reason(exc)}") from None
         finally:
-            for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+            for leftover in store_files(partial):
                 leftover.unlink(missing_ok=True)
 
 

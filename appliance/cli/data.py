@@ -55,8 +55,8 @@ def pull():
 def pull_run(home, actor, name):
     """Run the pull's queries in one read-only transaction and ingest their rows through its source mapping,
     as one all-or-nothing batch."""
-    definition = home.pull_definition(name)
-    _show(home.pull(actor, name), definition.mapping)
+    report = home.pull(actor, name)
+    _show(report, report.source)
 
 
 @pull.command("password")

@@ -114,12 +114,12 @@ def restore(home_dir, key_file, user_name, backup_file):
     damaged or foreign one changes nothing. A sound store is replaced in one transaction after a safety copy
     in <home>/backups/, by an admin; the audit log keeps every entry. A damaged store (run `doctor`) is moved
     aside into <home>/backups/ and replaced, on the key alone: stop the console and scheduler first."""
-    from appliance.home import STORE
+    from appliance.home import KEYRING, STORE
     from appliance.keys import Keyring
     from appliance.store import Store
 
     path, credentials = resolve_home(home_dir), credentials_from(key_file)
-    keyring = Keyring.open(path / "keyring.json", credentials)
+    keyring = Keyring.open(path / KEYRING, credentials)
     try:
         with Store(path / STORE, keyring.data_key) as live:
             damaged = bool(live.integrity_problems())
@@ -129,7 +129,7 @@ def restore(home_dir, key_file, user_name, backup_file):
         damaged = True
     if damaged:
         click.echo("the store fails its checks: it is moved aside and replaced by the backup", err=True)
-        restored = Home.restore_damaged(path, credentials, Path(backup_file))
+        restored = Home.restore_damaged(path, credentials, keyring, Path(backup_file))
         click.echo(f"restored from {Path(backup_file).name}: {restored.backup_entries} audit entries; the "
                    f"damaged store's files are kept in {restored.kept}")
         return
