@@ -66,6 +66,13 @@ def world(prepared, tmp_path):
     return {**prepared, "home": home, "env": {"APPLIANCE_KEY_FILE": str(prepared["key"]), "APPLIANCE_HOME": str(home)}}
 
 
+def flip_a_byte(path, offset):
+    """Damage a file the way a failing disk does: one bit of one byte."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
 def cli(world, *args, as_user=None, failpoints=None):
     extra = dict(world["env"], **(as_user or {}))
     if failpoints:

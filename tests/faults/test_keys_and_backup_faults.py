@@ -5,7 +5,7 @@ import pytest
 
 from appliance.home import Home
 from appliance.keys import Credentials
-from tests.faults.conftest import assert_clean_failure, cli, needs_namespaces, on_small_disk, results
+from tests.faults.conftest import assert_clean_failure, cli, flip_a_byte, needs_namespaces, on_small_disk, results
 
 
 def _sound(world) -> int:
@@ -27,15 +27,9 @@ def test_a_rotation_cut_at_any_step_leaves_a_home_that_opens(world, failpoint):
     assert _sound(world) == rows
 
 
-def _flip_a_byte(path, offset):
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x40
-    path.write_bytes(bytes(data))
-
-
 def test_a_damaged_store_is_not_backed_up(world, tmp_path):
     store = world["home"] / "store.db"
-    _flip_a_byte(store, store.stat().st_size // 2)
+    flip_a_byte(store, store.stat().st_size // 2)
     out = tmp_path / "backups" / "copy.db"
     out.parent.mkdir()
     result = cli(world, "backup", "--out", out)

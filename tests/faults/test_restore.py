@@ -3,6 +3,7 @@ the backup exactly while the audit log keeps everything since; a damaged or anot
 nothing; a damaged live store is moved aside and replaced; a restore killed halfway leaves the store as it was."""
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import pytest
 from appliance.home import Home
 from appliance.keys import Credentials
 from tests.conftest import ADMIN, ADMIN_PASSWORD, key_outside
-from tests.faults.conftest import assert_clean_failure, cli
+from tests.faults.conftest import assert_clean_failure, cli, flip_a_byte
 
 # Tables the scheduler's nightly run does not rewrite: the data a restore must bring back exactly.
 DATA_TABLES = ("customers", "accounts", "transactions", "interactions", "digital_events", "ingest_batches", "quarantine",
@@ -41,10 +42,13 @@ def _audit(world):
         return verdict, events
 
 
-def _flip_a_byte(path, offset):
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x40
-    path.write_bytes(bytes(data))
+def _refused(world, backup, reason):
+    """A restore that must be refused with `reason`, exit 4, and change none of the data."""
+    before = _digest(world)
+    result = cli(world, "restore", backup)
+    assert_clean_failure(result, 4)
+    assert reason in result.stderr and "nothing was changed" in result.stderr, result.stderr
+    assert _digest(world) == before
 
 
 @pytest.fixture
@@ -110,12 +114,8 @@ def test_backup_and_restore_round_trip_while_the_scheduler_runs(world, tmp_path,
 def test_a_corrupted_backup_is_refused_and_changes_nothing(world, tmp_path):
     backup = tmp_path / "copy.db"
     assert cli(world, "backup", "--out", backup).returncode == 0
-    _flip_a_byte(backup, backup.stat().st_size // 2)
-    before = _digest(world)
-    result = cli(world, "restore", backup)
-    assert_clean_failure(result, 4)
-    assert "integrity check" in result.stderr and "nothing was changed" in result.stderr
-    assert _digest(world) == before
+    flip_a_byte(backup, backup.stat().st_size // 2)
+    _refused(world, backup, "integrity check")
     assert not (world["home"] / "backups").exists()  # refused before the safety copy
     assert not list(world["home"].glob(".restore-staging*"))
     verdict, events = _audit(world)
@@ -131,18 +131,12 @@ def test_another_homes_backup_is_refused_and_changes_nothing(world, tmp_path):
     made = cli({"env": {"APPLIANCE_KEY_FILE": str(other_key), "APPLIANCE_HOME": str(other / "home")}},
                "backup", "--out", foreign)
     assert made.returncode == 0, made.stderr
-    before = _digest(world)
-    result = cli(world, "restore", foreign)
-    assert_clean_failure(result, 4)
-    assert "does not open with this home's keys" in result.stderr
-    assert _digest(world) == before
+    _refused(world, foreign, "does not open with this home's keys")
 
 
 def test_a_backup_of_another_history_is_refused(world, tmp_path):
     """Same keys, different log: a copy of the home that went its own way (restored elsewhere and used)."""
     twin = tmp_path / "twin"
-    import shutil
-
     shutil.copytree(world["home"], twin)
     twin_env = {"env": {**world["env"], "APPLIANCE_HOME": str(twin)}}
     assert cli(twin_env, "status").returncode == 0
@@ -150,11 +144,7 @@ def test_a_backup_of_another_history_is_refused(world, tmp_path):
     assert cli(twin_env, "ingest", "--source", "demo", world["data2"] / "events.jsonl").returncode == 0
     backup = tmp_path / "twin.db"
     assert cli(twin_env, "backup", "--out", backup).returncode == 0
-    before = _digest(world)
-    result = cli(world, "restore", backup)
-    assert_clean_failure(result, 4)
-    assert "another history" in result.stderr
-    assert _digest(world) == before
+    _refused(world, backup, "another history")
 
 
 def test_a_damaged_store_is_moved_aside_and_replaced(world, tmp_path):
@@ -162,7 +152,7 @@ def test_a_damaged_store_is_moved_aside_and_replaced(world, tmp_path):
     assert cli(world, "backup", "--out", backup).returncode == 0
     at_backup = _digest(world)
     store = world["home"] / "store.db"
-    _flip_a_byte(store, store.stat().st_size // 2)
+    flip_a_byte(store, store.stat().st_size // 2)
     assert cli(world, "doctor").returncode == 1
     result = cli(world, "restore", backup)
     assert result.returncode == 0, result.stderr
