@@ -333,6 +333,7 @@ class Home:
         return Ingestor(self.store, self.tokenizer(), self.vault(), self.protection_policy(),
                         chunk_rows=self.settings["ingest.chunk_rows"],
                         max_bad_row_share=self.settings["ingest.max_bad_row_share"],
+                        bulk_rows=self.settings["ingest.bulk_rows"],
                         workers=self.settings["ingest.workers"] or usable_cores(), masker=self.masker(),
                         scanner=self.pii_engine(), follow_symlinks=self.settings["ingest.follow_symlinks"],
                         audit=self.audit, actor=actor)

@@ -42,14 +42,13 @@ def normalise(domain: str, value: str) -> str:
 
 class Tokenizer:
     def __init__(self, token_key: bytes):
-        # Keyed once; each token copies the keyed state (stdlib HMAC.copy) instead of re-keying.
-        self._keyed = hmac.new(token_key, digestmod="sha256")
+        self._key = token_key
 
     def token(self, domain: str, value: str, namespace: str = "") -> str:
         scope = "" if domain in NATURAL_DOMAINS else namespace
-        mac = self._keyed.copy()
-        mac.update(f"{scope}\x1f{domain}\x1f{normalise(domain, value)}".encode("utf-8"))
-        return mac.hexdigest()[:TOKEN_HEX]
+        # One-shot HMAC (OpenSSL's, in C): about twice as fast per value as copying a keyed state.
+        message = f"{scope}\x1f{domain}\x1f{normalise(domain, value)}".encode("utf-8")
+        return hmac.digest(self._key, message, "sha256").hex()[:TOKEN_HEX]
 
     def tokens(self, domain: str, values: pd.Series, namespace: str = "") -> pd.Series:
         """Vectorised over a Series; each distinct value is hashed once. Missing stays missing (None)."""

@@ -9,6 +9,7 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ class Chunk:
     frame: pd.DataFrame  # string cells, one column per header name
     lines: list[int]  # source line of each frame row
     malformed: list[tuple[int, str]] = field(default_factory=list)  # (line, reason): rows that did not split
+
+    def parsed(self) -> "Chunk":
+        return self
 
 
 class _Batcher:
@@ -58,11 +62,48 @@ class _Batcher:
         return chunk
 
 
+# A record's line breaks, as the text reader (newline="") counts lines: \r\n, \r or \n each start a line.
+_LINE_BREAK = regex.compile(r"\r\n|\r|\n")
+
+
+@dataclass
+class SplitRows:
+    """CSV records as the csv module split them in the reading process. Line numbers, width checks and the
+    frame are left to the worker that prepares the chunk (parsed()), so the reading process, which also
+    writes the batch, does only what the C parser does."""
+
+    header: list[str]
+    rows: list[list[str]]
+    first_line: int
+    line_span: int  # physical lines the records took: more than len(rows) when a quoted field holds a newline
+
+    def parsed(self) -> Chunk:
+        width, rows = len(self.header), self.rows
+        if self.line_span == len(rows) and width > 1 and all(len(row) == width for row in rows):
+            # One line per record, no blank or malformed one: the common case, without a Python step per row.
+            return Chunk(pd.DataFrame(rows, columns=self.header, dtype=object),
+                         list(range(self.first_line, self.first_line + len(rows))))
+        if self.line_span == len(rows):
+            spans = None
+        else:
+            spans = [1 + sum(len(_LINE_BREAK.findall(cell)) for cell in row) for row in rows]
+        batch = _Batcher(self.header, len(rows))
+        line = self.first_line
+        for position, row in enumerate(rows):
+            if row and (len(row) > 1 or row[0].strip()):
+                if len(row) != width:
+                    batch.bad(line, f"{len(row)} fields where the header has {width}")
+                else:
+                    batch.add(row, line)
+            line += 1 if spans is None else spans[position]
+        return batch.take()
+
+
 @dataclass
 class OpenedFile:
     header: list[str]
     encoding: str | None
-    chunks: Iterator[Chunk]
+    chunks: Iterator[Chunk | SplitRows]  # parsed() gives the Chunk
 
 
 def _open_binary(path: Path):
@@ -155,28 +196,19 @@ def _open_csv(path: Path, spec: FileSpec, chunk_rows: int, encoding: str) -> Ope
     _check_header(path, header)
     reader = csv.reader(handle, delimiter=delimiter)
 
-    def chunks() -> Iterator[Chunk]:
-        width = len(header)
-        batch = _Batcher(header, chunk_rows)
-        previous_end = 1
+    def chunks() -> Iterator[SplitRows]:
         try:
             with handle:
-                for row in reader:
-                    start, previous_end = previous_end + 1, reader.line_num + 1
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue
-                    if len(row) != width:
-                        batch.bad(start, f"{len(row)} fields where the header has {width}")
-                    else:
-                        batch.add(row, start)
-                    if batch.full:
-                        yield batch.take()
+                while True:
+                    before = reader.line_num
+                    rows = list(itertools.islice(reader, chunk_rows))  # the C parser, no Python per row
+                    if not rows:
+                        break
+                    yield SplitRows(header, rows, before + 2, reader.line_num - before)  # + 2: the header line
         except csv.Error:
             raise IngestError(f"{path.name} line {reader.line_num + 1}: not parseable as CSV") from None
         except (OSError, EOFError):
             raise IngestError(f"{path.name}: cannot be read to the end (damaged or truncated archive)") from None
-        if batch:
-            yield batch.take()
 
     return OpenedFile(header, encoding, chunks())
 

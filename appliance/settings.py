@@ -32,6 +32,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest.workers", 0, int,
             "Processes that validate, mask and protect chunks while the main process writes; 0 uses every core "
             "this process may run on, 1 works inline.", 0, 64),
+    Setting("ingest.bulk_rows", 100_000, int,
+            "A batch that writes more rows than this into a table, and more than half as many as the table held, "
+            "builds the table's secondary indexes again once at the end instead of updating them row by row "
+            "(a first load, a backfill); 0 never does.", 0, 1_000_000_000),
     Setting("pii.phone_regions", "CN,HK,MO,TW,SG,US,GB,DE,FR,AU,JP,KR", str,
             "Regions (ISO 3166 codes, comma-separated) whose phone numbers the PII engine finds in free text, "
             "besides the mainland-China formats it always knows."),

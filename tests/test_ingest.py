@@ -302,3 +302,48 @@ files:
     _write(again / "leads2.csv", ["age,job", "30,admin", "30,admin", "41,nurse", "30,admin", "52,retired", ""])
     home.ingestor(TESTS).ingest(home.mapping("keyless"), [again / "leads2.csv"])  # the same rows again
     assert home.store.scalar("SELECT count(*) FROM customers WHERE source = 'keyless'") == customers
+
+
+def _indexes(store) -> list[tuple]:
+    return store.rows("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
+
+
+def _bulk_ingestor(home, bulk_rows: int) -> Ingestor:
+    ingestor = home.ingestor(TESTS)
+    ingestor.bulk_rows, ingestor.chunk_rows = bulk_rows, 500
+    return ingestor
+
+
+def test_a_bulk_batch_builds_its_indexes_again_and_ends_as_a_row_by_row_one(home, demo_dir, tmp_path):
+    """A first load drops the large tables' secondary indexes part way and builds them before the commit:
+    the same indexes, each matching its table (integrity_check), the same rows as a batch that kept them."""
+    before = _indexes(home.store)
+    report = _bulk_ingestor(home, 1000).ingest(home.mapping("demo"), [demo_dir])
+    assert report.indexes_rebuilt == ["transactions"]
+    assert _indexes(home.store) == before
+    assert home.store.scalar("PRAGMA integrity_check") == "ok"
+    with Home.init(tmp_path / "row-by-row", Credentials(key_file=home.path.parent / "keys" / "appliance.key"),
+                   admin=ADMIN, admin_password=ADMIN_PASSWORD) as other:
+        assert _bulk_ingestor(other, 0).ingest(other.mapping("demo"), [demo_dir]).indexes_rebuilt == []
+        for table in ("customers", "accounts", "transactions", "digital_events"):
+            query = f"SELECT count(*), count(DISTINCT customer_id), min(rowid), max(rowid) FROM {table}"
+            assert home.store.rows(query) == other.store.rows(query)
+        # Each home has its own token key, so customers are compared by what they hold, not by their tokens.
+        by_customer = ("SELECT count(*), round(sum(amount), 2), min(booked_at) FROM transactions "
+                       "INDEXED BY transactions_customer GROUP BY customer_id ORDER BY 1, 2, 3")
+        assert home.store.rows(by_customer) == other.store.rows(by_customer)
+
+
+def test_a_bulk_batch_refused_after_dropping_its_indexes_leaves_them_as_they_were(home, demo_dir, tmp_path):
+    """The refusal comes at the file's end, after the indexes were dropped: the rollback brings them back."""
+    lines = (demo_dir / "transactions.csv").read_text(encoding="utf-8").splitlines()
+    good, bad = lines[1:1500], [line.replace(",D,", ",?,").replace(",C,", ",?,") for line in lines[1500:4500]]
+    data = tmp_path / "bad"
+    data.mkdir()
+    (data / "transactions.csv").write_text("\n".join([lines[0], *good, *bad]) + "\n", encoding="utf-8")
+    before = _indexes(home.store)
+    with pytest.raises(IngestError, match="rows failed validation"):
+        _bulk_ingestor(home, 1000).ingest(home.mapping("demo"), [data / "transactions.csv"])
+    assert _indexes(home.store) == before
+    assert _count(home, "transactions") == 0
+    assert home.store.scalar("PRAGMA integrity_check") == "ok"

@@ -68,6 +68,9 @@ class DisplayMask(Operator):
         return OperatorType.Anonymize
 
 
+MASKED_CACHE = 100_000  # distinct texts a masker remembers (a few tens of MiB)
+
+
 class Masker:
     """Masks text: finds entities with the engine, replaces each as the policy (or a fixed operator) says.
     Used by ingestion for every free-text column, and by `appliance pii mask`."""
@@ -80,6 +83,7 @@ class Masker:
         self.engine = engine
         self.language = language
         self.anonymizer = AnonymizerEngine()
+        self._masked: dict[str, str] = {}  # across calls: a batch's chunks repeat the same memos
         self.anonymizer.add_anonymizer(KeyedToken)
         self.anonymizer.add_anonymizer(DisplayMask)
         self.operators = {}
@@ -103,9 +107,12 @@ class Masker:
         return self._apply(text, self.engine.analyze(text, self.language))
 
     def mask_many(self, texts: list[str]) -> list[str]:
-        # Memos and notes repeat ("超市购物", "代发工资"): each distinct text is analysed once, and the
-        # distinct texts go to the engine together so its Chinese NER runs in batches.
-        distinct = list(dict.fromkeys(texts))
-        found = self.engine.analyze_many(distinct, self.language)
-        masked = {text: self._apply(text, entities) for text, entities in zip(distinct, found)}
-        return [masked[text] for text in texts]
+        # Memos and notes repeat ("超市购物", "代发工资"), within a chunk and from one chunk to the next: each
+        # distinct text is analysed once while it stays in the bounded cache (in this process's memory only,
+        # like the chunk itself), and the new ones go to the engine together so its Chinese NER runs in batches.
+        if len(self._masked) > MASKED_CACHE:
+            self._masked.clear()
+        new = [text for text in dict.fromkeys(texts) if text not in self._masked]
+        for text, entities in zip(new, self.engine.analyze_many(new, self.language)):
+            self._masked[text] = self._apply(text, entities)
+        return [self._masked[text] for text in texts]
