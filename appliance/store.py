@@ -23,6 +23,10 @@ _WRITES = {sqlcipher3.SQLITE_INSERT, sqlcipher3.SQLITE_UPDATE, sqlcipher3.SQLITE
            sqlcipher3.SQLITE_DROP_TABLE, sqlcipher3.SQLITE_ALTER_TABLE, sqlcipher3.SQLITE_ATTACH,
            sqlcipher3.SQLITE_PRAGMA}
 
+_TEMP_SCHEMA = {sqlcipher3.SQLITE_CREATE_TEMP_TABLE, sqlcipher3.SQLITE_DROP_TEMP_TABLE,
+                sqlcipher3.SQLITE_CREATE_TEMP_INDEX, sqlcipher3.SQLITE_DROP_TEMP_INDEX, sqlcipher3.SQLITE_CREATE_TEMP_VIEW, sqlcipher3.SQLITE_DROP_TEMP_VIEW,
+                sqlcipher3.SQLITE_CREATE_TEMP_TRIGGER, sqlcipher3.SQLITE_DROP_TEMP_TRIGGER}
+
 _MIGRATIONS: list[tuple[int, str, Callable]] = []
 MIN_FREE_BYTES = 1 << 20  # below this, an open that fails is put down to the full disk
 
@@ -168,12 +172,17 @@ class Store:
         return None if row is None else row[0]
 
     @contextmanager
-    def reading_only(self, tables: Iterable[str]) -> Iterator["Store"]:
+    def reading_only(self, tables: Iterable[str], scratch: str | None = None) -> Iterator["Store"]:
         """Within the block this connection may read only `tables` and write nothing (SQLite's authorizer
-        refuses the statement), so code that must never see the vault provably cannot."""
+        refuses the statement), so code that must never see the vault provably cannot. `scratch` names one
+        temporary table (in memory: temp_store) the block may create, fill, read and drop."""
         allowed = frozenset(tables)
 
         def authorize(action, table, column, database, inner):
+            if action in _TEMP_SCHEMA:
+                return sqlcipher3.SQLITE_OK if scratch and table == scratch else sqlcipher3.SQLITE_DENY
+            if scratch and database == "temp" and table in (scratch, "sqlite_temp_master"):
+                return sqlcipher3.SQLITE_OK
             if action == sqlcipher3.SQLITE_READ:
                 return sqlcipher3.SQLITE_OK if table in allowed else sqlcipher3.SQLITE_DENY
             if action in _WRITES:

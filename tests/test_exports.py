@@ -289,6 +289,18 @@ def test_reports_cannot_read_outside_their_tables(home):
             home.store.execute("DELETE FROM customers")
     for report in reports.REPORTS.values():
         assert not report.tables & {"vault", "audit_log", "users", "quarantine", "export_requests"}
+    # The one scratch table a report computes in: it may be filled from the allowed tables, never from the
+    # vault, and nothing else may be written meanwhile, in the store or in another temporary table.
+    with home.store.reading_only({"customers"}, scratch="units"):
+        home.store.execute("CREATE TEMP TABLE units AS SELECT customer_id FROM customers")
+        assert home.store.scalar("SELECT count(*) FROM temp.units") > 0
+        with pytest.raises(Exception, match="vault.token is prohibited"):
+            home.store.execute("INSERT INTO temp.units SELECT token FROM vault")
+        with pytest.raises(Exception, match="not authorized"):
+            home.store.execute("CREATE TEMP TABLE other AS SELECT customer_id FROM customers")
+        with pytest.raises(Exception, match="not authorized"):
+            home.store.execute("DELETE FROM customers")
+        home.store.execute("DROP TABLE temp.units")
 
 
 def test_the_export_modules_cannot_import_the_vault_or_keys():
