@@ -411,8 +411,8 @@ def _content_keys(namespace: str, table: str, columns: dict[str, pd.Series]) -> 
 
 class Ingestor:
     def __init__(self, store: Store, tokenizer: Tokenizer, vault: Vault, policy: ProtectionPolicy, *,
-                 chunk_rows: int, max_bad_row_share: float, bulk_rows: int = 0, workers: int = 1, masker: TextMasker | None = None,
-                 scanner: PiiScanner | None = None, audit=None, actor=None, follow_symlinks: bool = False):
+                 chunk_rows: int, max_bad_row_share: float, bulk_rows: int = 0, workers: int = 1,
+                 masker: TextMasker | None = None, scanner: PiiScanner | None = None, audit=None, actor=None, follow_symlinks: bool = False):
         self.store = store
         self.follow_symlinks = follow_symlinks
         self.tokenizer = tokenizer
@@ -486,7 +486,7 @@ class Ingestor:
                     "INSERT INTO ingest_batches (source, started_at, status) VALUES (?, ?, 'running')",
                     (mapping.name, _now())).lastrowid
                 report.batch_id = batch_id
-                self._bulk = _BulkIndexes(self.store, self.bulk_rows)
+                bulk = _BulkIndexes(self.store, self.bulk_rows)
                 for name, spec, file_report, handle in opened:
                     if content_sha256 is not None:  # a query's columns are known once it runs
                         self._check_header(Path(name), spec, handle.header)
@@ -494,7 +494,8 @@ class Ingestor:
                             for index, chunk in enumerate(handle.chunks))
                     content_keyed = spec.keyless_tables()  # tables whose key the source lacks (made from content)
                     for prepared in preparer.map(jobs):
-                        self._write(mapping.name, file_report, batch_id, prepared, content_keyed, report.table_counts)
+                        self._write(mapping.name, file_report, batch_id, prepared, content_keyed, report.table_counts,
+                                    bulk)
                         failpoint("ingest.chunk_written")
                     self._refuse_if_mostly_bad(file_report)
                     self._refuse_if_pii_is_kept(file_report, spec)
@@ -507,7 +508,7 @@ class Ingestor:
                          file_report.rows_filtered, file_report.duplicate_rows,
                          file_report.duplicates if file_report.duplicate_rows else None))
                     report.files.append(file_report)
-                report.indexes_rebuilt = self._bulk.rebuild()
+                report.indexes_rebuilt = bulk.rebuild()
                 self.store.execute(
                     "UPDATE ingest_batches SET finished_at = ?, status = 'committed', rows_read = ?, rows_loaded = ?, "
                     "rows_quarantined = ?, rows_filtered = ?, table_counts = ? WHERE batch_id = ?",
@@ -580,7 +581,7 @@ class Ingestor:
                     f"({hits} of {sampled} sampled values); map it with protect: token or drop, or fix the export")
 
     def _write(self, source: str, report: FileReport, batch_id: int, prepared: Prepared, content_keyed: set[str],
-               table_counts: Counter) -> None:
+               table_counts: Counter, bulk: "_BulkIndexes") -> None:
         report.scanned.update(prepared.scanned)
         for column, entity, score in prepared.pii:
             report.pii_hits[(column, entity)] += 1
@@ -604,6 +605,7 @@ class Ingestor:
                 rows = self._count_duplicates(report, table, names, rows)
             self._upsert(table, names, rows, source, batch_id)
             table_counts[table] += len(rows)
+            bulk.wrote(table, table_counts[table])
 
     @staticmethod
     def _count_duplicates(report: FileReport, table: str, names: list[str], rows: list[tuple]) -> list[tuple]:
@@ -634,7 +636,6 @@ class Ingestor:
         sql = (f"INSERT INTO {table} ({', '.join(all_names)}) VALUES ({', '.join('?' * len(all_names))}) "
                f"ON CONFLICT({key}) DO UPDATE SET {', '.join(updates)}")
         self.store.executemany(sql, (row + (source, batch_id) for row in rows))
-        self._bulk.wrote(table, len(rows))
 
 
 class _BulkIndexes:
@@ -647,17 +648,16 @@ class _BulkIndexes:
 
     def __init__(self, store: Store, bulk_rows: int):
         self.store, self.bulk_rows = store, bulk_rows
-        self.written: Counter = Counter()
         self.held: dict[str, int] = {}
         self.dropped: dict[str, list[str]] = {}  # table -> the CREATE INDEX statements to run again
 
-    def wrote(self, table: str, rows: int) -> None:
+    def wrote(self, table: str, written: int) -> None:
+        """`written`: the rows this batch has written into `table` so far, the last chunk's included."""
         if not self.bulk_rows or table in self.dropped:
             return
         if table not in self.held:  # the largest rowid counts the rows without reading them all
-            self.held[table] = max(0, (self.store.scalar(f"SELECT max(rowid) FROM {table}") or 0) - rows)
-        self.written[table] += rows
-        if self.written[table] > max(self.bulk_rows, self.held[table] // 2):
+            self.held[table] = max(0, (self.store.scalar(f"SELECT max(rowid) FROM {table}") or 0) - written)
+        if written > max(self.bulk_rows, self.held[table] // 2):
             secondary = self.store.rows(
                 "SELECT m.name, m.sql FROM sqlite_master m JOIN pragma_index_list(?) i ON i.name = m.name "
                 "WHERE m.type = 'index' AND i.origin = 'c' AND NOT i.\"unique\"", (table,))

@@ -24,7 +24,8 @@ _WRITES = {sqlcipher3.SQLITE_INSERT, sqlcipher3.SQLITE_UPDATE, sqlcipher3.SQLITE
            sqlcipher3.SQLITE_PRAGMA}
 
 _TEMP_SCHEMA = {sqlcipher3.SQLITE_CREATE_TEMP_TABLE, sqlcipher3.SQLITE_DROP_TEMP_TABLE,
-                sqlcipher3.SQLITE_CREATE_TEMP_INDEX, sqlcipher3.SQLITE_DROP_TEMP_INDEX, sqlcipher3.SQLITE_CREATE_TEMP_VIEW, sqlcipher3.SQLITE_DROP_TEMP_VIEW,
+                sqlcipher3.SQLITE_CREATE_TEMP_INDEX, sqlcipher3.SQLITE_DROP_TEMP_INDEX,
+                sqlcipher3.SQLITE_CREATE_TEMP_VIEW, sqlcipher3.SQLITE_DROP_TEMP_VIEW,
                 sqlcipher3.SQLITE_CREATE_TEMP_TRIGGER, sqlcipher3.SQLITE_DROP_TEMP_TRIGGER}
 
 _MIGRATIONS: list[tuple[int, str, Callable]] = []
