@@ -152,6 +152,18 @@ def test_campaign_ids_do_not_read_as_personal_data_to_the_pii_engine(pii):
     assert flagged == []
 
 
+def test_no_context_word_of_the_pii_engine_can_be_spelled_by_a_campaign_id(pii):
+    # The random suffix sits next to the date; a context word inside it would lift the date to an account
+    # number. Checked over every recognizer's words, so it does not depend on which suffixes were drawn.
+    words = {word.lower() for recognizer in pii.analyzer.registry.recognizers
+             for word in list(recognizer.context or []) + list(getattr(recognizer, "negative_context", ()) or [])}
+    assert "acct" in words
+    spelled = sorted(w for w in words if set(w) <= set(campaigns.ID_LETTERS))
+    assert spelled == []
+    assert pii.analyze("RC-2026-11-30-wacctk")  # what happened with the old alphabet
+    assert not pii.analyze("RC-2026-11-30-" + "bcdfgh")
+
+
 def test_the_campaign_results_report_counts_both_groups_of_a_campaign_made_on_the_box(scored):
     from appliance import reports
 
