@@ -27,7 +27,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from appliance import disclosure, reports
+from appliance import disclosure, report_cells, reports
 from appliance.access import Actor
 from appliance.audit import AuditLog, canonical, fingerprint, strict_b64decode
 from appliance.disclosure import Earlier, cell_key
@@ -85,14 +85,12 @@ class Exports:
     def _compute(self, report: reports.Report, dims: tuple[str, ...], params: dict,
                  measures: tuple[str, ...]) -> Computed:
         scope = hashlib.sha256(canonical({"report": report.name, "parameters": params})).hexdigest()[:16]
-        table = reports.compute(self.store, report, dims, params, top=self.policy.dominance_top,
-                                clamp=self.policy.privacy.enabled)
+        table = report_cells.compute(self.store, report, dims, params, top=self.policy.dominance_top,
+                                     clamp=self.policy.privacy.enabled)
         if not table.aggregates:
             raise ExportError(f"report '{report.name}' has no data for {params['as_of']}")
         protection = disclosure.protect(table, self.policy, measures, self._earlier(report.name, scope))
-        with self.store.reading_only(report.tables):
-            units = report.max_units_per_customer(self.store, params)
-        released = disclosure.release(protection, self.policy, units)
+        released = disclosure.release(protection, self.policy, table.max_units_per_customer)
         return Computed(protection, released, scope)
 
     def spent(self, recipient: str, today: date | None = None) -> float:

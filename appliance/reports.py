@@ -90,6 +90,8 @@ class Table:
     parameters: dict
     aggregates: list[Aggregate] = field(default_factory=list)
     labels: dict = field(default_factory=dict)
+    max_units_per_customer: int = 1
+    precomputed_at: str | None = None  # when its cells came from the run after the nightly (report_cells)
 
 
 def _latest_as_of(store: Store, table: str) -> str | None:
@@ -312,29 +314,54 @@ def _aggregate_sql(report: Report, group: tuple[str, ...], top: int, clamp: bool
         FROM ranked {'GROUP BY ' + keys if group else ''}"""
 
 
+def groupings(dims: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """What a table over `dims` holds: its cells, then every marginal down to the grand total."""
+    return [group for size in range(len(dims), -1, -1) for group in combinations(dims, size)]
+
+
+def aggregate_rows(store: Store, report: Report, wanted: list[tuple[str, ...]], params: dict, *, top: int = 1,
+                   clamp: bool = False) -> dict[tuple[str, ...], list[tuple]]:
+    """Each grouping's rows (its keys, customers, units, then four columns per measure), from the units
+    joined once into memory: joining them afresh for each grouping cost a minute a report at a million."""
+    sql_params = {"as_of": params["as_of"], "window": f"-{params.get('months', 1) - 1} months"}
+    with store.reading_only(report.tables, scratch=UNITS):
+        store.execute(f"DROP TABLE IF EXISTS temp.{UNITS}")
+        store.execute(f"CREATE TEMP TABLE {UNITS} AS {report.units_sql}", sql_params)
+        try:
+            return {group: [tuple(row) for row in store.rows(_aggregate_sql(report, group, top, clamp))]
+                    for group in wanted}
+        finally:
+            store.execute(f"DROP TABLE temp.{UNITS}")
+
+
+def context(store: Store, report: Report, params: dict) -> dict:
+    """What a table needs besides its rows: value labels, intersection sizes, units a customer may hold."""
+    with store.reading_only(report.tables):
+        return {"labels": report.labels(store, params),
+                "sizes": report.intersection_sizes(store, params) if report.intersection_sizes else None,
+                "max_units_per_customer": report.max_units_per_customer(store, params)}
+
+
+def assemble(report: Report, dims: tuple[str, ...], params: dict, rows: dict[tuple[str, ...], list],
+             context: dict) -> Table:
+    table = Table(report, dims, dict(params), labels=context["labels"],
+                  max_units_per_customer=context["max_units_per_customer"])
+    for group in groupings(dims):
+        # In key order (as SQLite's GROUP BY gives it, NULL first): a table precomputed over the dimensions
+        # in another order lists its rows like one computed afresh.
+        for row in sorted(rows[group], key=lambda r: tuple((v is not None, str(v)) for v in r[:len(group)])):
+            if row[len(group)] == 0:
+                continue  # an empty grand total: no customers at all
+            table.aggregates.append(_aggregate(report, group, row, context["sizes"]))
+    return table
+
+
 def compute(store: Store, report: Report, dims: tuple[str, ...], params: dict, *, top: int = 1,
             clamp: bool = False) -> Table:
     """The report's cells and all their marginals (every subset of the dimensions), from the store."""
     check_dimensions(report, dims)
-    table = Table(report, dims, dict(params))
-    sql_params = {"as_of": params["as_of"], "window": f"-{params.get('months', 1) - 1} months"}
-    with store.reading_only(report.tables, scratch=UNITS):
-        table.labels = report.labels(store, params)
-        sizes = report.intersection_sizes(store, params) if report.intersection_sizes else None
-        # The units once, into memory, for every cell and marginal: joining them afresh for each grouping
-        # cost a minute a report at a million customers.
-        store.execute(f"DROP TABLE IF EXISTS temp.{UNITS}")
-        store.execute(f"CREATE TEMP TABLE {UNITS} AS {report.units_sql}", sql_params)
-        try:
-            for size in range(len(dims), -1, -1):
-                for group in combinations(dims, size):
-                    for row in store.rows(_aggregate_sql(report, group, top, clamp)):
-                        if row[len(group)] == 0:
-                            continue  # an empty grand total: no customers at all
-                        table.aggregates.append(_aggregate(report, group, row, sizes))
-        finally:
-            store.execute(f"DROP TABLE temp.{UNITS}")
-    return table
+    rows = aggregate_rows(store, report, groupings(dims), params, top=top, clamp=clamp)
+    return assemble(report, dims, params, rows, context(store, report, params))
 
 
 def _aggregate(report: Report, group: tuple[str, ...], row: tuple, sizes: dict | None) -> Aggregate:

@@ -587,3 +587,13 @@ def _feature_runs(store: Store) -> None:
     CREATE INDEX digital_events_batch ON digital_events(batch_id);
     CREATE INDEX digital_events_occurred ON digital_events(occurred_at)
     """)
+
+
+@migration(14, "report cells precomputed after the nightly run, with the audit entry they were computed at")
+def _report_cells(store: Store) -> None:
+    _run_script(store, """
+    CREATE TABLE report_cells (
+        report TEXT NOT NULL, parameters TEXT NOT NULL, top INTEGER NOT NULL, clamp INTEGER NOT NULL,
+        audit_seq INTEGER NOT NULL, built_at TEXT NOT NULL, seconds REAL NOT NULL, cells TEXT NOT NULL,
+        PRIMARY KEY (report, parameters, top, clamp))
+    """)

@@ -189,7 +189,8 @@ def run_tags(home, actor, as_of):
 @acting("jobs.run")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Default: today.")
 def run_nightly(home, actor, as_of):
-    """The nightly pipeline now: features, churn scores and segments (where models exist), tags."""
+    """The nightly pipeline now: features, churn scores and segments (where models exist), tags; then the
+    report cells exports read."""
     from datetime import date
 
     from appliance.jobs import nightly, recorded
@@ -198,6 +199,34 @@ def run_nightly(home, actor, as_of):
     with recorded(home, "nightly", actor) as outcome:
         outcome["rows"] = nightly(home, day, actor)
     click.echo(f"nightly pipeline done for {outcome['rows']} customers as of {day}")
+    _precompute_reports(home, actor, day)
+
+
+@run.command("reports")
+@acting("jobs.run")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Default: the latest scored date.")
+def run_reports(home, actor, as_of):
+    """Precompute every report's cells (as the nightly run does after its pipeline), so that exports read
+    them until the data changes."""
+    from datetime import date
+
+    day = as_of.date() if as_of else None
+    if day is None:
+        latest = home.store.scalar("SELECT max(as_of) FROM customer_scores") or home.store.scalar(
+            "SELECT max(as_of) FROM customer_tags")
+        if latest is None:
+            raise click.ClickException("no scores or tags yet: run `appliance run nightly` first")
+        day = date.fromisoformat(latest)
+    _precompute_reports(home, actor, day)
+
+
+def _precompute_reports(home, actor, day) -> None:
+    from appliance.jobs import precompute_reports, recorded
+
+    with recorded(home, "report_cells", actor) as outcome:
+        seconds = precompute_reports(home, day)
+        outcome["rows"] = len(seconds)
+    click.echo(f"report cells as of {day}: " + ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items()))
 
 
 @run.command("inbox")

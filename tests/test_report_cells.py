@@ -1,0 +1,158 @@
+"""Report cells precomputed after the nightly run: the same tables as computing afresh, to the last bit, and
+never used once an audited change may have moved what a report reads."""
+
+import csv
+import json
+import shutil
+from datetime import date, timedelta
+from itertools import combinations, permutations
+
+import pytest
+
+from appliance import report_cells, reports
+from appliance.access import Actor
+from appliance.audit import EVENTS
+from appliance.demo_data import generate
+from appliance.errors import PolicyError
+from appliance.home import Home
+from appliance.jobs import nightly, precompute_reports
+from appliance.keys import Credentials, new_key_file
+from tests.conftest import ADMIN, ADMIN_PASSWORD, ROOT, TESTS, run_cli
+
+ANALYST, OFFICER = Actor("ana", "analyst"), Actor("olga", "compliance")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cells")
+    data, key = root / "data", root / "k.key"
+    generate(data, 400, seed=11, months=14)
+    new_key_file(key)
+    with Home.init(root / "home", Credentials(key_file=key), admin=ADMIN, admin_password=ADMIN_PASSWORD) as home:
+        home.ingestor(TESTS).ingest(home.mapping("demo"), [data])
+        (home.path / "models").mkdir()
+        for path in (ROOT / "models").glob("*-*.*"):
+            shutil.copy(path, home.path / "models" / path.name)
+        as_of = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(1)
+        nightly(home, as_of, TESTS)
+    return {"root": root, "data": data, "key": key, "home": root / "home", "as_of": as_of}
+
+
+@pytest.fixture
+def home(world, tmp_path):
+    """A copy of the world's home with fresh cells, so each test may change it."""
+    shutil.copytree(world["home"], tmp_path / "home")
+    with Home.open(tmp_path / "home", Credentials(key_file=world["key"])) as opened:
+        precompute_reports(opened, world["as_of"])
+        yield opened
+
+
+def _every_export(report):
+    for size in range(1, reports.MAX_DIMENSIONS + 1):
+        for dims in combinations(report.dimensions, size):
+            for ordered in permutations(dims):
+                try:
+                    reports.check_dimensions(report, ordered)
+                except PolicyError:
+                    continue
+                yield ordered
+
+
+def _both(home, name, dims, **options):
+    report = reports.get(name)
+    params = reports.resolve_parameters(home.store, report, None)
+    policy = home.export_policy()
+    options = {"top": policy.dominance_top, "clamp": policy.privacy.enabled} | options
+    return (report_cells.compute(home.store, report, dims, params, **options),
+            reports.compute(home.store, report, dims, params, **options))
+
+
+def test_precomputed_cells_give_every_export_the_table_computing_afresh_gives(home):
+    checked = 0
+    for name, report in reports.REPORTS.items():
+        for dims in _every_export(report):
+            stored, fresh = _both(home, name, dims)
+            assert stored.precomputed_at is not None and fresh.precomputed_at is None, (name, dims)
+            assert stored.aggregates == fresh.aggregates, (name, dims)  # floats compared exactly
+            assert stored.labels == fresh.labels
+            assert stored.max_units_per_customer == fresh.max_units_per_customer
+            assert fresh.aggregates, (name, dims)
+            checked += 1
+    assert checked >= 60
+
+
+def test_reads_and_exports_leave_the_cells_in_use_and_approval_matches_the_request(home):
+    home.audit.record(ANALYST, "customer.read", customer="T-not-a-customer")
+    exports = home.exports()
+    request = exports.request(ANALYST, "segment_profile", ("segment", "region"), recipient="head_office",
+                              purpose="management_reporting")
+    assert _both(home, "segment_profile", ("segment",))[0].precomputed_at is not None
+    bundle = exports.approve(OFFICER, request["request_id"])
+    assert (bundle / "manifest.json").exists()
+    assert _both(home, "tag_counts", ("tag",))[0].precomputed_at is not None
+
+
+def test_an_audited_change_of_the_data_sends_exports_back_to_computing_afresh(home, world, tmp_path):
+    before, _ = _both(home, "segment_profile", ("region",))
+    request = home.exports().request(ANALYST, "segment_profile", ("region",), recipient="head_office",
+                                     purpose="management_reporting")
+    # A batch moves customers to another branch (so another region).
+    with open(world["data"] / "customers.csv", encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, branch = rows[0], rows[0].index("开户网点")
+    target = rows[1][branch]
+    moved = [row for row in rows[1:] if row[branch] != target][:40]
+    for row in moved:
+        row[branch] = target
+    (tmp_path / "batch").mkdir()
+    with open(tmp_path / "batch" / "customers.csv", "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([header] + moved)
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [tmp_path / "batch"])
+
+    after, fresh = _both(home, "segment_profile", ("region",))
+    assert after.precomputed_at is None
+    assert after.aggregates == fresh.aggregates
+    assert after.aggregates != before.aggregates  # the stored cells would have published old figures
+    with pytest.raises(Exception, match="changed since the request"):
+        home.exports().approve(OFFICER, request["request_id"])
+
+
+def test_cells_are_used_only_under_the_dominance_rule_and_clamping_they_were_computed_with(home):
+    policy = home.export_policy()
+    assert _both(home, "product_holdings", ("product",))[0].precomputed_at is not None
+    other_top, _ = _both(home, "product_holdings", ("product",), top=policy.dominance_top + 1)
+    clamped, fresh = _both(home, "product_holdings", ("product",), clamp=not policy.privacy.enabled)
+    assert other_top.precomputed_at is None and clamped.precomputed_at is None
+    assert clamped.aggregates == fresh.aggregates
+    months = reports.resolve_parameters(home.store, reports.get("churn_risk"), None, months=3)
+    three = report_cells.compute(home.store, reports.get("churn_risk"), ("risk_band",), months,
+                                 top=policy.dominance_top, clamp=policy.privacy.enabled)
+    assert three.precomputed_at is None  # only the one-month window is precomputed
+
+
+def test_only_events_that_change_nothing_reports_read_keep_the_cells(home):
+    assert report_cells.UNCHANGING < set(EVENTS)
+    for event in ("ingest.batch", "subject.erase", "retention.purge", "model.score", "campaign.create",
+                  "campaign.contact", "store.restore", "keys.rotate", "config.change"):
+        assert event not in report_cells.UNCHANGING
+    seen = home.store.scalar("SELECT max(seq) FROM audit_log")
+    home.audit.record(TESTS, "job.run", job=report_cells.JOB, status="ok")
+    assert not report_cells.stale(home.store, seen)
+    home.audit.record(TESTS, "job.run", job="tags", status="started")
+    assert report_cells.stale(home.store, seen)
+
+
+def test_the_nightly_command_precomputes_the_cells_and_exports_read_them(world, tmp_path):
+    shutil.copytree(world["home"], tmp_path / "home")
+    env = {"APPLIANCE_HOME": str(tmp_path / "home"), "APPLIANCE_KEY_FILE": str(world["key"])}
+    done = run_cli("run", "nightly", "--as-of", world["as_of"].isoformat(), "--user", ADMIN,
+                   env_extra=env | {"APPLIANCE_USER_PASSWORD": ADMIN_PASSWORD})
+    assert done.returncode == 0, done.stderr
+    assert "report cells as of" in done.stdout and "tag_overlap" in done.stdout
+    with Home.open(tmp_path / "home", Credentials(key_file=world["key"])) as home:
+        runs = home.store.query("SELECT job, status FROM job_runs ORDER BY run_id DESC LIMIT 2")
+        assert [tuple(r) for r in runs] == [("report_cells", "ok"), ("nightly", "ok")]
+        stored = home.store.query("SELECT report, parameters FROM report_cells ORDER BY report")
+        assert [r["report"] for r in stored] == sorted(reports.REPORTS)
+        assert all(json.loads(r["parameters"])["as_of"] == world["as_of"].isoformat() for r in stored)
+        assert _both(home, "churn_risk", ("segment", "risk_band"))[0].precomputed_at is not None
