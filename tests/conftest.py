@@ -1,6 +1,8 @@
 import os
+import shutil
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,21 @@ def key_outside(root: Path) -> Path:
     key.parent.mkdir()
     new_key_file(key)
     return key
+
+
+def install_shipped_models(home_path: Path) -> None:
+    (home_path / "models").mkdir()
+    for path in (ROOT / "models").glob("*-*.*"):
+        shutil.copy(path, home_path / "models" / path.name)
+
+
+def ingest_and_score(home, data: Path) -> date:
+    """Generated data in, the shipped models installed, the nightly pipeline run the day after the last
+    transaction; returns that day."""
+    from appliance.jobs import nightly
+
+    home.ingestor(TESTS).ingest(home.mapping("demo"), [data])
+    install_shipped_models(home.path)
+    as_of = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(1)
+    nightly(home, as_of, TESTS)
+    return as_of

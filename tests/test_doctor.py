@@ -3,7 +3,6 @@ non-zero exit: a flipped byte in the store, a missing model file, a stale off-bo
 last job run."""
 
 import json
-import shutil
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,14 +10,12 @@ import pytest
 from appliance.access import system
 from appliance.home import STORE, Home
 from appliance.keys import Credentials
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli, install_shipped_models
 
 
 @pytest.fixture
 def healthy(home, home_path, key_file, tmp_path):
-    (home.path / "models").mkdir()
-    for path in (ROOT / "models").glob("*-*.*"):
-        shutil.copy(path, home.path / "models" / path.name)
+    install_shipped_models(home.path)
     worm = tmp_path / "worm"
     worm.mkdir()
     config = home_path / "config.yaml"

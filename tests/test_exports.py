@@ -4,7 +4,7 @@ models, then every report requested, approved by another user, written, signed a
 import ast
 import json
 import shutil
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +17,8 @@ from appliance.demo_data import generate
 from appliance.errors import AccessError, ExportError, PolicyError
 from appliance.exports import verify
 from appliance.home import EXPORT_PUBLIC_KEY, Home
-from appliance.jobs import nightly
 from appliance.keys import Credentials, new_key_file
-from tests.conftest import ADMIN, ADMIN_PASSWORD, ROOT, TESTS, add_user, assert_one_line_error, run_cli
+from tests.conftest import ADMIN, ADMIN_PASSWORD, ROOT, add_user, assert_one_line_error, run_cli, ingest_and_score
 
 ANALYST, OFFICER = Actor("ana", "analyst"), Actor("olga", "compliance")
 ALL_REPORTS = [(name, (dim,)) for name, report in reports.REPORTS.items() for dim in report.dimensions
@@ -38,13 +37,7 @@ def world(tmp_path_factory):
     key.parent.mkdir()
     new_key_file(key)
     with Home.init(root / "home", Credentials(key_file=key), admin=ADMIN, admin_password=ADMIN_PASSWORD) as home:
-        home.ingestor(TESTS).ingest(home.mapping("demo"), [data])
-        models = home.path / "models"
-        models.mkdir()
-        for path in (ROOT / "models").glob("*-*.*"):
-            shutil.copy(path, models / path.name)
-        as_of = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(1)
-        nightly(home, as_of, TESTS)
+        ingest_and_score(home, data)
     return {"root": root, "data": data, "key": key, "home": root / "home"}
 
 

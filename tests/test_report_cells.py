@@ -4,7 +4,6 @@ never used once an audited change may have moved what a report reads."""
 import csv
 import json
 import shutil
-from datetime import date, timedelta
 from itertools import combinations, permutations
 
 import pytest
@@ -15,9 +14,9 @@ from appliance.audit import EVENTS
 from appliance.demo_data import generate
 from appliance.errors import PolicyError
 from appliance.home import Home
-from appliance.jobs import nightly, precompute_reports
+from appliance.jobs import precompute_reports
 from appliance.keys import Credentials, new_key_file
-from tests.conftest import ADMIN, ADMIN_PASSWORD, ROOT, TESTS, run_cli
+from tests.conftest import ADMIN, ADMIN_PASSWORD, TESTS, run_cli, ingest_and_score
 
 ANALYST, OFFICER = Actor("ana", "analyst"), Actor("olga", "compliance")
 
@@ -29,12 +28,7 @@ def world(tmp_path_factory):
     generate(data, 400, seed=11, months=14)
     new_key_file(key)
     with Home.init(root / "home", Credentials(key_file=key), admin=ADMIN, admin_password=ADMIN_PASSWORD) as home:
-        home.ingestor(TESTS).ingest(home.mapping("demo"), [data])
-        (home.path / "models").mkdir()
-        for path in (ROOT / "models").glob("*-*.*"):
-            shutil.copy(path, home.path / "models" / path.name)
-        as_of = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(1)
-        nightly(home, as_of, TESTS)
+        as_of = ingest_and_score(home, data)
     return {"root": root, "data": data, "key": key, "home": root / "home", "as_of": as_of}
 
 

@@ -4,7 +4,6 @@ real full disk (a small tmpfs in a private mount namespace) or by kill -9."""
 
 import json
 import os
-from datetime import date, timedelta
 import shutil
 import subprocess
 import sys
@@ -14,9 +13,8 @@ import pytest
 
 from appliance.demo_data import generate
 from appliance.home import Home
-from appliance.jobs import nightly
 from appliance.keys import Credentials
-from tests.conftest import ADMIN, ADMIN_ENV, ADMIN_PASSWORD, APPLIANCE, ROOT, TESTS, add_user, key_outside, run_cli
+from tests.conftest import ADMIN, ADMIN_ENV, ADMIN_PASSWORD, APPLIANCE, add_user, key_outside, run_cli, ingest_and_score
 
 ANALYST = {"APPLIANCE_USER": "ana", "APPLIANCE_USER_PASSWORD": "analyst-password-1"}
 OFFICER = {"APPLIANCE_USER": "olga", "APPLIANCE_USER_PASSWORD": "officer-password-1"}
@@ -42,12 +40,7 @@ def prepared(tmp_path_factory):
     home = root / "home"
     env = {"APPLIANCE_KEY_FILE": str(key), "APPLIANCE_HOME": str(home)}
     with Home.init(home, Credentials(key_file=key), admin=ADMIN, admin_password=ADMIN_PASSWORD) as opened:
-        opened.ingestor(TESTS).ingest(opened.mapping("demo"), [data])
-        (home / "models").mkdir()
-        for path in (ROOT / "models").glob("*-*.*"):
-            shutil.copy(path, home / "models" / path.name)
-        as_of = date.fromisoformat(opened.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(1)
-        nightly(opened, as_of, TESTS)
+        ingest_and_score(opened, data)
     add_user("ana", "analyst", ANALYST["APPLIANCE_USER_PASSWORD"], env=env)
     add_user("olga", "compliance", OFFICER["APPLIANCE_USER_PASSWORD"], env=env)
     requested = run_cli("export", "request", "segment_profile", "--by", "segment", "--recipient", "head_office",

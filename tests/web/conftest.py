@@ -1,23 +1,14 @@
 """A home with the demo data ingested, the shipped models installed and one nightly run, and its console."""
 
-import shutil
-from datetime import date, timedelta
-
 import pytest
 
 from appliance.keys import Credentials
-from appliance.jobs import nightly
 from appliance.web import create_app
-from tests.conftest import ROOT, TESTS
+from tests.conftest import ingest_and_score
 
 
 def scored_home(home, demo_dir):
-    home.ingestor(TESTS).ingest(home.mapping("demo"), [demo_dir])
-    (home.path / "models").mkdir()
-    for path in (ROOT / "models").glob("*-*.*"):
-        shutil.copy(path, home.path / "models" / path.name)
-    as_of = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(1)
-    nightly(home, as_of, TESTS)
+    as_of = ingest_and_score(home, demo_dir)
     for name, role in (("sam", "staff"), ("ana", "analyst"), ("cora", "compliance")):
         home.users().add(name, role, f"{name}-password-1")
     return as_of
