@@ -65,13 +65,14 @@ class Computed:
 
 class Exports:
     def __init__(self, store: Store, audit: AuditLog, policy: ExportPolicy, purposes: PurposePolicy,
-                 signing_key: Ed25519PrivateKey, outbox: Path):
+                 signing_key: Ed25519PrivateKey, outbox: Path, cache_mib: int = 0):
         self.store = store
         self.audit = audit
         self.policy = policy
         self.purposes = purposes
         self.signing_key = signing_key
         self.outbox = Path(outbox)
+        self.cache_mib = cache_mib
 
     # Computing ---------------------------------------------------------------------------------------
     def _earlier(self, report: str, scope: str) -> Earlier:
@@ -86,7 +87,7 @@ class Exports:
                  measures: tuple[str, ...]) -> Computed:
         scope = hashlib.sha256(canonical({"report": report.name, "parameters": params})).hexdigest()[:16]
         table = report_cells.compute(self.store, report, dims, params, top=self.policy.dominance_top,
-                                     clamp=self.policy.privacy.enabled)
+                                     clamp=self.policy.privacy.enabled, cache_mib=self.cache_mib)
         if not table.aggregates:
             raise ExportError(f"report '{report.name}' has no data for {params['as_of']}")
         protection = disclosure.protect(table, self.policy, measures, self._earlier(report.name, scope))

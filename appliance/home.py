@@ -263,7 +263,7 @@ class Home:
         from appliance.exports import Exports
 
         return Exports(self.store, self.audit, self.export_policy(), self.purpose_policy(), self.export_signing_key(),
-                       self.path / self.settings["exports.outbox"])
+                       self.path / self.settings["exports.outbox"], cache_mib=self.settings["reports.cache_mib"])
 
     def export_signing_key(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(self.keyring.export_seed)

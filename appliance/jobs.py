@@ -150,7 +150,8 @@ def precompute_reports(home, as_of: date) -> dict[str, float]:
     from appliance import report_cells
 
     policy = home.export_policy()
-    return report_cells.build(home.store, as_of, top=policy.dominance_top, clamp=policy.privacy.enabled)
+    return report_cells.build(home.store, as_of, top=policy.dominance_top, clamp=policy.privacy.enabled,
+                              cache_mib=home.settings["reports.cache_mib"])
 
 
 def inbox(home) -> int:

@@ -61,7 +61,7 @@ def _key(report: reports.Report, params: dict, top: int, clamp: bool) -> tuple:
     return report.name, canonical(params).decode("utf-8"), int(top), int(clamp)
 
 
-def build(store: Store, as_of: date, *, top: int, clamp: bool) -> dict[str, float]:
+def build(store: Store, as_of: date, *, top: int, clamp: bool, cache_mib: int = 0) -> dict[str, float]:
     """Every report's cells as of the date (churn risk over its one month); seconds per report."""
     seconds = {}
     for report in reports.REPORTS.values():
@@ -71,7 +71,7 @@ def build(store: Store, as_of: date, *, top: int, clamp: bool) -> dict[str, floa
         seen = store.scalar("SELECT coalesce(max(seq), 0) FROM audit_log")
         started = time.perf_counter()
         wanted = all_groupings(report)
-        rows = reports.aggregate_rows(store, report, wanted, params, top=top, clamp=clamp)
+        rows = reports.aggregate_rows(store, report, wanted, params, top=top, clamp=clamp, cache_mib=cache_mib)
         context = reports.context(store, report, params)
         cells = {"groupings": {",".join(group): [list(row) for row in rows[group]] for group in wanted},
                  "sizes": context["sizes"], "max_units_per_customer": context["max_units_per_customer"]}
@@ -95,13 +95,13 @@ def stale(store: Store, seen: int) -> bool:
 
 
 def compute(store: Store, report: reports.Report, dims: tuple[str, ...], params: dict, *, top: int = 1,
-            clamp: bool = False) -> reports.Table:
+            clamp: bool = False, cache_mib: int = 0) -> reports.Table:
     """The report's table from its precomputed cells when they are current, else computed afresh."""
     reports.check_dimensions(report, dims)
     found = store.query("SELECT audit_seq, built_at, cells FROM report_cells WHERE report = ? AND parameters = ? "
                         "AND top = ? AND clamp = ?", _key(report, params, top, clamp))
     if not found or stale(store, found[0]["audit_seq"]):
-        return reports.compute(store, report, dims, params, top=top, clamp=clamp)
+        return reports.compute(store, report, dims, params, top=top, clamp=clamp, cache_mib=cache_mib)
     cells = json.loads(found[0]["cells"])
     rows = {}
     for group in reports.groupings(dims):

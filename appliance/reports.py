@@ -54,7 +54,9 @@ class Report:
     dimensions: tuple[str, ...]
     measures: tuple[Measure, ...]
     tables: frozenset[str]
-    units_sql: str  # one row per unit: customer_id, every dimension, every measure
+    # One row per unit: customer_id (the customer's row number: an integer groups faster and takes less
+    # memory than a token), every dimension, every measure.
+    units_sql: str
     required_dimensions: tuple[str, ...] = ()
     publishes_totals: bool = True  # tag reports count a customer in several cells: their totals mean nothing
     max_units_per_customer: Callable[[Store, dict], int] = lambda store, params: 1
@@ -109,7 +111,7 @@ def _segment_labels(store: Store, params: dict) -> dict:
 
 
 _SEGMENT_PROFILE_UNITS = f"""
-        SELECT s.customer_id AS customer_id, CAST(s.segment AS TEXT) AS segment,
+        SELECT c.rowid AS customer_id, CAST(s.segment AS TEXT) AS segment,
                {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['branch']} AS branch,
                {_CUSTOMER_DIMENSIONS['age_band']} AS age_band,
                f.balance_now AS balance, f.tenure_days / 365.25 AS tenure_years, f.products_held AS products,
@@ -126,7 +128,7 @@ _SEGMENT_PROFILE_UNITS = f"""
 # Customers first (CROSS JOIN fixes SQLite's join order): driven from the day's scores in risk order, every
 # lookup of a customer and a segment landed on a random page of the store (44 s against 33 s at 1M).
 _CHURN_UNITS = f"""
-        SELECT sc.customer_id AS customer_id, substr(sc.as_of, 1, 7) AS month, sc.risk_band AS risk_band,
+        SELECT c.rowid AS customer_id, substr(sc.as_of, 1, 7) AS month, sc.risk_band AS risk_band,
                coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment,
                {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['branch']} AS branch,
                sc.probability AS churn_probability, sc.risk_band = 'high' AS high_risk
@@ -142,14 +144,16 @@ def _months(store, params) -> int:
     return params["months"]
 
 
+# Customers first, each customer's tags then read together from the key (customer, date, tag): driven from
+# the day's tags in tag order, every one of 9.5 million rows looked its customer up on a random page (95 s
+# against 32 s at 1M).
 _TAG_UNITS = f"""
-        SELECT t.customer_id AS customer_id, t.tag AS tag,
+        SELECT c.rowid AS customer_id, t.tag AS tag,
                {_CUSTOMER_DIMENSIONS['region']} AS region,
                coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment
-        FROM customer_tags t JOIN customers c ON c.customer_id = t.customer_id
+        FROM customers c CROSS JOIN customer_tags t ON t.customer_id = c.customer_id AND t.as_of = :as_of
         LEFT JOIN branches b ON b.branch_id = c.branch
-        LEFT JOIN customer_segments sg ON sg.customer_id = t.customer_id AND sg.as_of = t.as_of
-        WHERE t.as_of = :as_of"""
+        LEFT JOIN customer_segments sg ON sg.customer_id = c.customer_id AND sg.as_of = :as_of"""
 
 
 def _tag_catalogue_size(store, params) -> int:
@@ -157,9 +161,9 @@ def _tag_catalogue_size(store, params) -> int:
 
 
 _OVERLAP_UNITS = """
-        SELECT a.customer_id AS customer_id, a.tag AS tag_a, b.tag AS tag_b
-        FROM customer_tags a JOIN customer_tags b ON b.customer_id = a.customer_id AND b.as_of = a.as_of
-        WHERE a.as_of = :as_of AND a.tag < b.tag"""
+        SELECT c.rowid AS customer_id, a.tag AS tag_a, b.tag AS tag_b
+        FROM customers c CROSS JOIN customer_tags a ON a.customer_id = c.customer_id AND a.as_of = :as_of
+        JOIN customer_tags b ON b.customer_id = a.customer_id AND b.as_of = a.as_of AND b.tag > a.tag"""
 
 
 def _tag_sizes(store: Store, params: dict) -> dict[str, int]:
@@ -169,7 +173,7 @@ def _tag_sizes(store: Store, params: dict) -> dict[str, int]:
 # A campaign's customers: those in its responses (ingested, or recorded by staff in the console) and, for the
 # campaigns made on the box, every member of both groups, so the control group is counted too.
 _CAMPAIGN_UNITS = f"""
-        SELECT r.customer_id AS customer_id, r.campaign_id AS campaign, coalesce(max(r.arm), '{UNKNOWN}') AS arm,
+        SELECT c.rowid AS customer_id, r.campaign_id AS campaign, coalesce(max(r.arm), '{UNKNOWN}') AS arm,
                {_CUSTOMER_DIMENSIONS['region']} AS region,
                coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment,
                max(r.responded) AS responded, sc.probability AS churn_probability
@@ -193,7 +197,7 @@ def _campaign_labels(store: Store, params: dict) -> dict:
 
 
 _HOLDING_UNITS = f"""
-        SELECT h.customer_id AS customer_id, coalesce(h.category, h.product_code, '{UNKNOWN}') AS product,
+        SELECT c.rowid AS customer_id, coalesce(h.category, h.product_code, '{UNKNOWN}') AS product,
                {_CUSTOMER_DIMENSIONS['region']} AS region, {_CUSTOMER_DIMENSIONS['age_band']} AS age_band,
                sum(h.amount) AS amount
         FROM product_holdings h JOIN customers c ON c.customer_id = h.customer_id
@@ -230,7 +234,7 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            _TAG_UNITS, required_dimensions=("tag",), publishes_totals=False,
            max_units_per_customer=_tag_catalogue_size, labels=_segment_labels),
     Report("tag_overlap", "Tag overlaps", "标签重叠", "customers with both tags",
-           ("tag_a", "tag_b"), (), frozenset({"customer_tags"}),
+           ("tag_a", "tag_b"), (), frozenset({"customer_tags", "customers"}),
            _OVERLAP_UNITS, required_dimensions=("tag_a", "tag_b"), publishes_totals=False,
            max_units_per_customer=lambda store, params: _tag_catalogue_size(store, params) ** 2,
            intersection_sizes=_tag_sizes),
@@ -320,18 +324,26 @@ def groupings(dims: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 
 def aggregate_rows(store: Store, report: Report, wanted: list[tuple[str, ...]], params: dict, *, top: int = 1,
-                   clamp: bool = False) -> dict[tuple[str, ...], list[tuple]]:
+                   clamp: bool = False, cache_mib: int = 0) -> dict[tuple[str, ...], list[tuple]]:
     """Each grouping's rows (its keys, customers, units, then four columns per measure), from the units
-    joined once into memory: joining them afresh for each grouping cost a minute a report at a million."""
+    joined once into memory: joining them afresh for each grouping cost a minute a report at a million.
+    `cache_mib`, when set, is the page cache the join may use (the customers' pages are then decrypted once,
+    not again on every lookup that missed the store's own smaller cache)."""
     sql_params = {"as_of": params["as_of"], "window": f"-{params.get('months', 1) - 1} months"}
-    with store.reading_only(report.tables, scratch=UNITS):
-        store.execute(f"DROP TABLE IF EXISTS temp.{UNITS}")
-        store.execute(f"CREATE TEMP TABLE {UNITS} AS {report.units_sql}", sql_params)
-        try:
-            return {group: [tuple(row) for row in store.rows(_aggregate_sql(report, group, top, clamp))]
-                    for group in wanted}
-        finally:
-            store.execute(f"DROP TABLE temp.{UNITS}")
+    before = store.scalar("PRAGMA cache_size")
+    if cache_mib:
+        store.execute(f"PRAGMA cache_size = -{int(cache_mib) * 1024}")
+    try:
+        with store.reading_only(report.tables, scratch=UNITS):
+            store.execute(f"DROP TABLE IF EXISTS temp.{UNITS}")
+            store.execute(f"CREATE TEMP TABLE {UNITS} AS {report.units_sql}", sql_params)
+            try:
+                return {group: [tuple(row) for row in store.rows(_aggregate_sql(report, group, top, clamp))]
+                        for group in wanted}
+            finally:
+                store.execute(f"DROP TABLE temp.{UNITS}")
+    finally:
+        store.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 def context(store: Store, report: Report, params: dict) -> dict:
@@ -357,10 +369,10 @@ def assemble(report: Report, dims: tuple[str, ...], params: dict, rows: dict[tup
 
 
 def compute(store: Store, report: Report, dims: tuple[str, ...], params: dict, *, top: int = 1,
-            clamp: bool = False) -> Table:
+            clamp: bool = False, cache_mib: int = 0) -> Table:
     """The report's cells and all their marginals (every subset of the dimensions), from the store."""
     check_dimensions(report, dims)
-    rows = aggregate_rows(store, report, groupings(dims), params, top=top, clamp=clamp)
+    rows = aggregate_rows(store, report, groupings(dims), params, top=top, clamp=clamp, cache_mib=cache_mib)
     return assemble(report, dims, params, rows, context(store, report, params))
 
 

@@ -104,6 +104,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Folder (relative to the home) holding the bank's own source mappings, beside the shipped ones."),
     Setting("exports.outbox", "outbox", str,
             "Folder (relative to the home, or absolute) where approved export bundles are written."),
+    Setting("reports.cache_mib", 1024, int,
+            "Page cache (MiB) a report's computation may use while it runs, an export computed afresh or the "
+            "report cells after the nightly run: at a million customers 1024 takes a report's join from about "
+            "30 s to 10; 0 keeps the store's own 64.", 0, 65_536),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

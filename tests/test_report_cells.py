@@ -150,3 +150,30 @@ def test_the_nightly_command_precomputes_the_cells_and_exports_read_them(world, 
         assert [r["report"] for r in stored] == sorted(reports.REPORTS)
         assert all(json.loads(r["parameters"])["as_of"] == world["as_of"].isoformat() for r in stored)
         assert _both(home, "churn_risk", ("segment", "risk_band"))[0].precomputed_at is not None
+
+
+def test_tag_and_segment_cells_match_counts_made_another_way(home, world):
+    """The units joins against what the tagging run counted itself (numpy over its own frame) and plain
+    counts of the stored rows."""
+    as_of = world["as_of"].isoformat()
+    by_tag, _ = _both(home, "tag_counts", ("tag",))
+    cells = {a.key["tag"]: a.customers for a in by_tag.aggregates if a.level == 1}
+    assert cells == dict(home.store.rows("SELECT tag, count(*) FROM customer_tags WHERE as_of = ? GROUP BY tag",
+                                         (as_of,)))
+    pairs, _ = _both(home, "tag_overlap", ("tag_a", "tag_b"))
+    cells = {(a.key["tag_a"], a.key["tag_b"]): a.customers for a in pairs.aggregates if a.level == 2}
+    counted = {tuple(sorted((first, second))): n for first, second, n in home.store.rows(
+        "SELECT first, second, customers FROM tag_overlaps WHERE as_of = ? AND first != second", (as_of,))}
+    assert counted and {pair: cells.get(pair, 0) for pair in counted} == counted
+    segments, _ = _both(home, "segment_profile", ("segment",))
+    cells = {a.key["segment"]: a.customers for a in segments.aggregates if a.level == 1}
+    assert cells == {str(s): n for s, n in home.store.rows(
+        "SELECT segment, count(*) FROM customer_segments WHERE as_of = ? GROUP BY segment", (as_of,))}
+
+
+def test_a_report_leaves_the_connection_with_the_page_cache_it_had(home):
+    before = home.store.scalar("PRAGMA cache_size")
+    report = reports.get("segment_profile")
+    params = reports.resolve_parameters(home.store, report, None)
+    reports.compute(home.store, report, ("segment",), params, cache_mib=256)
+    assert home.store.scalar("PRAGMA cache_size") == before != -256 * 1024
