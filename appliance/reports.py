@@ -292,27 +292,35 @@ def check_dimensions(report: Report, dims: tuple[str, ...]) -> None:
 UNITS = "report_units"
 
 
-def _aggregate_sql(report: Report, group: tuple[str, ...], top: int, clamp: bool) -> str:
+def _aggregate_sql(report: Report, group: tuple[str, ...], top: int, clamp: bool, one_unit_each: bool = False) -> str:
     """Cells (or marginals) over `group`: customers, units, and per measure its sum, its count of values
-    and the sum of its `top` largest per-customer contributions (in absolute value)."""
+    and the sum of its `top` largest per-customer contributions (in absolute value). `one_unit_each`: no
+    customer has two units, so each unit is its customer's total as it stands (a sort of every unit saved)."""
     keys = ", ".join(group)
     partition = f"PARTITION BY {keys}" if group else ""
     per_customer, ranked, outer = [], [], []
     for m in report.measures:
         value = f"min(max({m.name}, {m.bounds[0]!r}), {m.bounds[1]!r})" if clamp else m.name
-        per_customer += [f"sum({value}) AS s_{m.name}", f"count({m.name}) AS n_{m.name}"]
+        if one_unit_each:  # the sum and count of one value, as SQLite's sum() and count() give them
+            per_customer += [f"{value} AS s_{m.name}", f"{m.name} IS NOT NULL AS n_{m.name}"]
+        else:
+            per_customer += [f"sum({value}) AS s_{m.name}", f"count({m.name}) AS n_{m.name}"]
         outer += [f"coalesce(sum(s_{m.name}), 0)", f"sum(n_{m.name})"]
-        if m.dominance:  # the ranking is a sort of every customer: only where the dominance rule reads it
+        if m.dominance and top == 1:  # the largest contribution: no ranking needed
+            outer += [f"coalesce(max(abs(s_{m.name})), 0)", f"coalesce(sum(abs(s_{m.name})), 0)"]
+        elif m.dominance:  # the ranking is a sort of every customer: only where the dominance rule reads it
             ranked.append(f"row_number() OVER ({partition} ORDER BY abs(coalesce(s_{m.name}, 0)) DESC) AS r_{m.name}")
             outer += [f"coalesce(sum(CASE WHEN r_{m.name} <= {int(top)} THEN abs(s_{m.name}) END), 0)",
                       f"coalesce(sum(abs(s_{m.name})), 0)"]
         else:
             outer += ["0", "0"]
     select_keys = f"{keys}, " if group else ""
+    units = "1" if one_unit_each else "count(*)"
+    grouped = "" if one_unit_each else f"GROUP BY {select_keys}customer_id"
     return f"""
         WITH per_customer AS (
-            SELECT {select_keys}customer_id, count(*) AS units {''.join(', ' + p for p in per_customer)}
-            FROM temp.{UNITS} GROUP BY {select_keys}customer_id),
+            SELECT {select_keys}customer_id, {units} AS units {''.join(', ' + p for p in per_customer)}
+            FROM temp.{UNITS} {grouped}),
         ranked AS (SELECT *{''.join(', ' + r for r in ranked)} FROM per_customer)
         SELECT {select_keys}count(*), sum(units){''.join(', ' + o for o in outer)}
         FROM ranked {'GROUP BY ' + keys if group else ''}"""
@@ -338,7 +346,8 @@ def aggregate_rows(store: Store, report: Report, wanted: list[tuple[str, ...]], 
             store.execute(f"DROP TABLE IF EXISTS temp.{UNITS}")
             store.execute(f"CREATE TEMP TABLE {UNITS} AS {report.units_sql}", sql_params)
             try:
-                return {group: [tuple(row) for row in store.rows(_aggregate_sql(report, group, top, clamp))]
+                one_each = bool(store.scalar(f"SELECT count(*) = count(DISTINCT customer_id) FROM temp.{UNITS}"))
+                return {group: [tuple(row) for row in store.rows(_aggregate_sql(report, group, top, clamp, one_each))]
                         for group in wanted}
             finally:
                 store.execute(f"DROP TABLE temp.{UNITS}")

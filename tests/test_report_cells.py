@@ -177,3 +177,32 @@ def test_a_report_leaves_the_connection_with_the_page_cache_it_had(home):
     params = reports.resolve_parameters(home.store, report, None)
     reports.compute(home.store, report, ("segment",), params, cache_mib=256)
     assert home.store.scalar("PRAGMA cache_size") == before != -256 * 1024
+
+
+def test_the_shortcuts_for_one_unit_a_customer_and_the_largest_contributor_change_no_figure(home):
+    """Units with one row per customer skip the grouping by customer; with top = 1 the largest contribution
+    is a max, not a ranking. Both against the general form, and the dominance shares against pandas."""
+    import pandas as pd
+
+    report = reports.get("segment_profile")
+    params = reports.resolve_parameters(home.store, report, None)
+    store = home.store
+    with store.reading_only(report.tables, scratch=reports.UNITS):
+        store.execute(f"CREATE TEMP TABLE {reports.UNITS} AS {report.units_sql}", params | {"window": "-0 months"})
+        try:
+            units = pd.DataFrame(store.rows(f"SELECT segment, balance FROM temp.{reports.UNITS}"),
+                                 columns=["segment", "balance"])
+            assert store.scalar(f"SELECT count(*) = count(DISTINCT customer_id) FROM temp.{reports.UNITS}") == 1
+            for group in report_cells.all_groupings(report):
+                for top in (1, 2):
+                    for clamp in (False, True):
+                        general = store.rows(reports._aggregate_sql(report, group, top, clamp, False))
+                        assert store.rows(reports._aggregate_sql(report, group, top, clamp, True)) == general
+            by_segment = store.rows(reports._aggregate_sql(report, ("segment",), 1, False, True))
+        finally:
+            store.execute(f"DROP TABLE temp.{reports.UNITS}")
+    largest = units.assign(size=units["balance"].abs()).groupby("segment")["size"].agg(["max", "sum"])
+    balance = [m.name for m in report.measures].index("balance")
+    for row in by_segment:
+        top_abs, all_abs = row[3 + 4 * balance + 2], row[3 + 4 * balance + 3]
+        assert (top_abs, all_abs) == pytest.approx((largest.loc[row[0], "max"], largest.loc[row[0], "sum"]))
