@@ -58,6 +58,9 @@ class Report:
     # memory than a token), every dimension, every measure.
     units_sql: str
     required_dimensions: tuple[str, ...] = ()
+    # Dimensions that, with the customer, name a unit (a tag, a product): a grouping by all of them has at
+    # most one unit per customer in each cell. Empty: checked on the units instead.
+    unit_key: tuple[str, ...] = ()
     publishes_totals: bool = True  # tag reports count a customer in several cells: their totals mean nothing
     max_units_per_customer: Callable[[Store, dict], int] = lambda store, params: 1
     labels: Callable[[Store, dict], dict[str, dict[str, tuple[str, str]]]] = lambda store, params: {}
@@ -231,11 +234,11 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("tag_counts", "Tag counts", "标签人数", "customers with the tag",
            ("tag", "region", "segment"), (),
            frozenset({"customer_tags", "customers", "branches", "customer_segments", "segment_profiles"}),
-           _TAG_UNITS, required_dimensions=("tag",), publishes_totals=False,
+           _TAG_UNITS, required_dimensions=("tag",), unit_key=("tag",), publishes_totals=False,
            max_units_per_customer=_tag_catalogue_size, labels=_segment_labels),
     Report("tag_overlap", "Tag overlaps", "标签重叠", "customers with both tags",
            ("tag_a", "tag_b"), (), frozenset({"customer_tags", "customers"}),
-           _OVERLAP_UNITS, required_dimensions=("tag_a", "tag_b"), publishes_totals=False,
+           _OVERLAP_UNITS, required_dimensions=("tag_a", "tag_b"), unit_key=("tag_a", "tag_b"), publishes_totals=False,
            max_units_per_customer=lambda store, params: _tag_catalogue_size(store, params) ** 2,
            intersection_sizes=_tag_sizes),
     Report("campaign_results", "Campaign results", "营销活动效果", "customers in the campaign",
@@ -244,13 +247,13 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
             _PROBABILITY),
            frozenset({"campaign_responses", "campaign_members", "campaigns", "customers", "branches",
                       "customer_segments", "customer_scores", "segment_profiles"}),
-           _CAMPAIGN_UNITS, max_units_per_customer=_campaign_count,
+           _CAMPAIGN_UNITS, unit_key=("campaign",), max_units_per_customer=_campaign_count,
            labels=lambda store, params: {**_campaign_labels(store, params), **_segment_labels(store, params)}),
     Report("product_holdings", "Product holdings", "产品持有", "holdings",
            ("product", "age_band", "region"),
            (Measure("amount", "sum", (0.0, _BALANCE_CAP), True, "amount held", "持有金额"),),
            frozenset({"product_holdings", "customers", "branches"}),
-           _HOLDING_UNITS, max_units_per_customer=_product_count),
+           _HOLDING_UNITS, unit_key=("product",), max_units_per_customer=_product_count),
 )}
 
 
@@ -326,6 +329,10 @@ def _aggregate_sql(report: Report, group: tuple[str, ...], top: int, clamp: bool
         FROM ranked {'GROUP BY ' + keys if group else ''}"""
 
 
+def one_unit_each(report: Report, group: tuple[str, ...]) -> bool:
+    return bool(report.unit_key) and set(report.unit_key) <= set(group)
+
+
 def groupings(dims: tuple[str, ...]) -> list[tuple[str, ...]]:
     """What a table over `dims` holds: its cells, then every marginal down to the grand total."""
     return [group for size in range(len(dims), -1, -1) for group in combinations(dims, size)]
@@ -346,8 +353,10 @@ def aggregate_rows(store: Store, report: Report, wanted: list[tuple[str, ...]], 
             store.execute(f"DROP TABLE IF EXISTS temp.{UNITS}")
             store.execute(f"CREATE TEMP TABLE {UNITS} AS {report.units_sql}", sql_params)
             try:
-                one_each = bool(store.scalar(f"SELECT count(*) = count(DISTINCT customer_id) FROM temp.{UNITS}"))
-                return {group: [tuple(row) for row in store.rows(_aggregate_sql(report, group, top, clamp, one_each))]
+                unique = not report.unit_key and bool(store.scalar(
+                    f"SELECT count(*) = count(DISTINCT customer_id) FROM temp.{UNITS}"))
+                return {group: [tuple(row) for row in store.rows(_aggregate_sql(
+                            report, group, top, clamp, unique or one_unit_each(report, group)))]
                         for group in wanted}
             finally:
                 store.execute(f"DROP TABLE temp.{UNITS}")

@@ -180,29 +180,37 @@ def test_a_report_leaves_the_connection_with_the_page_cache_it_had(home):
 
 
 def test_the_shortcuts_for_one_unit_a_customer_and_the_largest_contributor_change_no_figure(home):
-    """Units with one row per customer skip the grouping by customer; with top = 1 the largest contribution
-    is a max, not a ranking. Both against the general form, and the dominance shares against pandas."""
+    """Where a customer has one unit per cell (units one per customer, or a grouping by the report's unit
+    key) the grouping by customer is skipped; with top = 1 the largest contribution is a max, not a ranking.
+    Both against the general form for every report and grouping, and the dominance shares against pandas."""
     import pandas as pd
 
-    report = reports.get("segment_profile")
-    params = reports.resolve_parameters(home.store, report, None)
-    store = home.store
-    with store.reading_only(report.tables, scratch=reports.UNITS):
-        store.execute(f"CREATE TEMP TABLE {reports.UNITS} AS {report.units_sql}", params | {"window": "-0 months"})
-        try:
-            units = pd.DataFrame(store.rows(f"SELECT segment, balance FROM temp.{reports.UNITS}"),
-                                 columns=["segment", "balance"])
-            assert store.scalar(f"SELECT count(*) = count(DISTINCT customer_id) FROM temp.{reports.UNITS}") == 1
-            for group in report_cells.all_groupings(report):
-                for top in (1, 2):
-                    for clamp in (False, True):
-                        general = store.rows(reports._aggregate_sql(report, group, top, clamp, False))
-                        assert store.rows(reports._aggregate_sql(report, group, top, clamp, True)) == general
-            by_segment = store.rows(reports._aggregate_sql(report, ("segment",), 1, False, True))
-        finally:
-            store.execute(f"DROP TABLE temp.{reports.UNITS}")
+    store, shortcuts = home.store, 0
+    for report in reports.REPORTS.values():
+        params = reports.resolve_parameters(store, report, None) | {"window": "-0 months"}
+        with store.reading_only(report.tables, scratch=reports.UNITS):
+            store.execute(f"CREATE TEMP TABLE {reports.UNITS} AS {report.units_sql}", params)
+            try:
+                unique = store.scalar(f"SELECT count(*) = count(DISTINCT customer_id) FROM temp.{reports.UNITS}")
+                for group in report_cells.all_groupings(report):
+                    if not (unique or reports.one_unit_each(report, group)):
+                        continue
+                    shortcuts += 1
+                    for top in (1, 2):
+                        for clamp in (False, True):
+                            general = store.rows(reports._aggregate_sql(report, group, top, clamp, False))
+                            assert store.rows(reports._aggregate_sql(report, group, top, clamp, True)) == general, \
+                                (report.name, group)
+                if report.name == "segment_profile":
+                    assert unique
+                    units = pd.DataFrame(store.rows(f"SELECT segment, balance FROM temp.{reports.UNITS}"),
+                                         columns=["segment", "balance"])
+                    by_segment = store.rows(reports._aggregate_sql(report, ("segment",), 1, False, True))
+            finally:
+                store.execute(f"DROP TABLE temp.{reports.UNITS}")
+    assert shortcuts >= 20
     largest = units.assign(size=units["balance"].abs()).groupby("segment")["size"].agg(["max", "sum"])
-    balance = [m.name for m in report.measures].index("balance")
+    balance = [m.name for m in reports.get("segment_profile").measures].index("balance")
     for row in by_segment:
         top_abs, all_abs = row[3 + 4 * balance + 2], row[3 + 4 * balance + 3]
         assert (top_abs, all_abs) == pytest.approx((largest.loc[row[0], "max"], largest.loc[row[0], "sum"]))
