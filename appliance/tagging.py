@@ -140,12 +140,28 @@ def build(store: Store, as_of: date, rules_path: Path = SHIPPED) -> int:
         if frame.empty:
             return 0
         tagged, stage = assign(frame, tags, lifecycle)
-        rows = [(customer, as_of.isoformat(), tag, stamp) for tag in tagged.columns
-                for customer in tagged.index[tagged[tag]]]
-        rows += [(customer, as_of.isoformat(), f"lifecycle:{value}", stamp) for customer, value in stage.items()]
-        store.executemany("INSERT INTO customer_tags VALUES (?,?,?,?)", rows)
+        written = store.executemany("INSERT INTO customer_tags VALUES (?,?,?,?)",
+                                    _rows_in_key_order(tagged, stage, as_of.isoformat(), stamp)).rowcount
         _summarise(store, as_of.isoformat(), tagged, stage)
-    return len(rows)
+    return written
+
+
+def _rows_in_key_order(tagged: pd.DataFrame, stage: pd.Series, as_of: str, stamp: str):
+    """(customer, date, tag, stamp) rows in the order of the table's key, one at a time: the key's index is
+    then written in one sweep, not at a random place for each of ten million rows a night at a million
+    customers, and no list of them is held."""
+    labelled = stage.notna().to_numpy()
+    names = sorted(set(tagged.columns) | {f"lifecycle:{v}" for v in stage[labelled].unique()})
+    code = {name: i for i, name in enumerate(names)}
+    who, which = np.nonzero(tagged.to_numpy(dtype=bool))
+    tag_codes = np.array([code[t] for t in tagged.columns], dtype=np.int64)[which]
+    staged = np.flatnonzero(labelled)
+    stage_codes = np.array([code[f"lifecycle:{v}"] for v in stage.to_numpy()[staged]], dtype=np.int64)
+    who, codes = np.concatenate([who, staged]), np.concatenate([tag_codes, stage_codes])
+    order = np.lexsort((codes, who))  # the frame is in customer order already (features load so)
+    customers = tagged.index.to_numpy()
+    for position in order:
+        yield customers[who[position]], as_of, names[codes[position]], stamp
 
 
 def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series) -> None:

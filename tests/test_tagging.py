@@ -80,3 +80,19 @@ def test_cli_run_tags_and_counts(tmp_path, key_file, demo_dir):
                                               env_extra=env, check=True).stdout
     counts = run_cli("tags", "counts", "--home", home, "--as-of", "2025-12-01", env_extra=env, check=True).stdout
     assert "lifecycle:" in counts and "payroll" in counts
+
+
+def test_rows_are_written_in_key_order_and_a_customer_without_a_stage_gets_none(tagged, tmp_path):
+    rules = tmp_path / "tags.yaml"
+    shipped = tagging.SHIPPED.read_text(encoding="utf-8")
+    catch_all = "  - {id: mature, zh: 成熟, en: Mature, all: []}\n"
+    assert catch_all in shipped
+    rules.write_text(shipped.replace(catch_all, ""), encoding="utf-8")
+    written = tagging.build(tagged.store, AS_OF, rules)
+    stored = tagged.store.query("SELECT customer_id, tag FROM customer_tags WHERE as_of = ? ORDER BY rowid",
+                                (AS_OF.isoformat(),))
+    assert written == len(stored) > 0
+    assert [tuple(r) for r in stored] == sorted(tuple(r) for r in stored)
+    assert not any(r["tag"] in ("lifecycle:None", "lifecycle:mature") for r in stored)
+    staged = {r["customer_id"] for r in stored if r["tag"].startswith("lifecycle:")}
+    assert 0 < len(staged) < len({r["customer_id"] for r in stored})
