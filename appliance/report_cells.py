@@ -103,6 +103,9 @@ def compute(store: Store, report: reports.Report, dims: tuple[str, ...], params:
     if not found or stale(store, found[0]["audit_seq"]):
         return reports.compute(store, report, dims, params, top=top, clamp=clamp, cache_mib=cache_mib)
     cells = json.loads(found[0]["cells"])
+    if any(",".join(_canonical(report, group)) not in cells["groupings"] for group in reports.groupings(dims)):
+        # Cells from a release whose report had other dimensions: computed afresh until the next run.
+        return reports.compute(store, report, dims, params, top=top, clamp=clamp, cache_mib=cache_mib)
     rows = {}
     for group in reports.groupings(dims):
         stored = _canonical(report, group)

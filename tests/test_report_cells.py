@@ -214,3 +214,14 @@ def test_the_shortcuts_for_one_unit_a_customer_and_the_largest_contributor_chang
     for row in by_segment:
         top_abs, all_abs = row[3 + 4 * balance + 2], row[3 + 4 * balance + 3]
         assert (top_abs, all_abs) == pytest.approx((largest.loc[row[0], "max"], largest.loc[row[0], "sum"]))
+
+
+def test_cells_without_a_grouping_an_export_needs_are_passed_over(home):
+    """Cells stored by a release whose report had fewer dimensions."""
+    stored = json.loads(home.store.scalar("SELECT cells FROM report_cells WHERE report = 'segment_profile'"))
+    del stored["groupings"]["segment,region"]
+    with home.store.transaction():
+        home.store.execute("UPDATE report_cells SET cells = ? WHERE report = 'segment_profile'", (json.dumps(stored),))
+    assert _both(home, "segment_profile", ("segment",))[0].precomputed_at is not None
+    missing, fresh = _both(home, "segment_profile", ("region", "segment"))
+    assert missing.precomputed_at is None and missing.aggregates == fresh.aggregates
