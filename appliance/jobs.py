@@ -144,14 +144,23 @@ def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
     return rows
 
 
-def precompute_reports(home, as_of: date) -> dict[str, float]:
-    """Every report's cells as of the date, under the current export policy's dominance rule and clamping,
-    for exports to read until the data changes. Seconds per report."""
+def precompute_reports(home, as_of: date | None) -> dict[str, float]:
+    """Every report's cells as of the date (None: each report's latest results), under the current export
+    policy's dominance rule and clamping, for exports to read until the data changes. Seconds per report."""
     from appliance import report_cells
 
     policy = home.export_policy()
     return report_cells.build(home.store, as_of, top=policy.dominance_top, clamp=policy.privacy.enabled,
                               cache_mib=home.settings["reports.cache_mib"])
+
+
+def report_cells_run(home, as_of: date | None, actor: Actor) -> dict[str, float]:
+    """precompute_reports as a recorded run of its own: after a nightly run, so that exports keep computing
+    afresh if it fails."""
+    with recorded(home, "report_cells", actor) as outcome:
+        seconds = precompute_reports(home, as_of)
+        outcome["rows"] = len(seconds)
+    return seconds
 
 
 def inbox(home) -> int:
@@ -196,9 +205,8 @@ def run_scheduled(home_path: Path, credentials, job: str, actor: Actor | None = 
     try:
         with Home.open(home_path, credentials) as home:
             _run_recorded(home, job, actor)
-            if job == "nightly":  # its own run, so that exports keep computing afresh if it fails
-                with recorded(home, "report_cells", actor) as outcome:
-                    outcome["rows"] = len(precompute_reports(home, date.today()))
+            if job == "nightly":
+                report_cells_run(home, date.today(), actor)
     # Recorded in job_runs already; the scheduler keeps running.
     except Exception:  # noqa: BLE001 # nosec B110
         pass

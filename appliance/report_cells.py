@@ -61,8 +61,9 @@ def _key(report: reports.Report, params: dict, top: int, clamp: bool) -> tuple:
     return report.name, canonical(params).decode("utf-8"), int(top), int(clamp)
 
 
-def build(store: Store, as_of: date, *, top: int, clamp: bool, cache_mib: int = 0) -> dict[str, float]:
-    """Every report's cells as of the date (churn risk over its one month); seconds per report."""
+def build(store: Store, as_of: date | None, *, top: int, clamp: bool, cache_mib: int = 0) -> dict[str, float]:
+    """Every report's cells as of the date (churn risk over its one month), or as of each report's latest
+    results (what an export asks for by default); seconds per report."""
     seconds = {}
     for report in reports.REPORTS.values():
         params = reports.resolve_parameters(store, report, as_of)
@@ -72,9 +73,8 @@ def build(store: Store, as_of: date, *, top: int, clamp: bool, cache_mib: int = 
         started = time.perf_counter()
         wanted = all_groupings(report)
         rows = reports.aggregate_rows(store, report, wanted, params, top=top, clamp=clamp, cache_mib=cache_mib)
-        context = reports.context(store, report, params)
         cells = {"groupings": {",".join(group): [list(row) for row in rows[group]] for group in wanted},
-                 "sizes": context["sizes"], "max_units_per_customer": context["max_units_per_customer"]}
+                 **reports.counts(store, report, params)}
         seconds[report.name] = round(time.perf_counter() - started, 2)
         with store.transaction():
             store.execute("DELETE FROM report_cells WHERE report = ?", (report.name,))
@@ -100,21 +100,15 @@ def compute(store: Store, report: reports.Report, dims: tuple[str, ...], params:
     reports.check_dimensions(report, dims)
     found = store.query("SELECT audit_seq, built_at, cells FROM report_cells WHERE report = ? AND parameters = ? "
                         "AND top = ? AND clamp = ?", _key(report, params, top, clamp))
-    if not found or stale(store, found[0]["audit_seq"]):
-        return reports.compute(store, report, dims, params, top=top, clamp=clamp, cache_mib=cache_mib)
-    cells = json.loads(found[0]["cells"])
-    if any(",".join(_canonical(report, group)) not in cells["groupings"] for group in reports.groupings(dims)):
-        # Cells from a release whose report had other dimensions: computed afresh until the next run.
+    cells = json.loads(found[0]["cells"]) if found and not stale(store, found[0]["audit_seq"]) else None
+    stored = {group: ",".join(_canonical(report, group)) for group in reports.groupings(dims)}
+    # Cells from a release whose report had other dimensions lack some groupings: afresh until the next run.
+    if cells is None or any(name not in cells["groupings"] for name in stored.values()):
         return reports.compute(store, report, dims, params, top=top, clamp=clamp, cache_mib=cache_mib)
     rows = {}
-    for group in reports.groupings(dims):
-        stored = _canonical(report, group)
-        order = [stored.index(d) for d in group]
-        rows[group] = [tuple(row[i] for i in order) + tuple(row[len(group):])
-                       for row in cells["groupings"][",".join(stored)]]
-    with store.reading_only(report.tables):
-        labels = report.labels(store, params)
-    table = reports.assemble(report, dims, params, rows, {
-        "labels": labels, "sizes": cells["sizes"], "max_units_per_customer": cells["max_units_per_customer"]})
+    for group, name in stored.items():
+        order = [_canonical(report, group).index(d) for d in group]
+        rows[group] = [tuple(row[i] for i in order) + tuple(row[len(group):]) for row in cells["groupings"][name]]
+    table = reports.assemble(report, dims, params, rows, reports.labels(store, report, params), cells)
     table.precomputed_at = found[0]["built_at"]
     return table

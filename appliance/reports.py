@@ -346,7 +346,7 @@ def aggregate_rows(store: Store, report: Report, wanted: list[tuple[str, ...]], 
     not again on every lookup that missed the store's own smaller cache)."""
     sql_params = {"as_of": params["as_of"], "window": f"-{params.get('months', 1) - 1} months"}
     before = store.scalar("PRAGMA cache_size")
-    if cache_mib:
+    if cache_mib:  # set outside reading_only, whose authorizer refuses pragmas
         store.execute(f"PRAGMA cache_size = -{int(cache_mib) * 1024}")
     try:
         with store.reading_only(report.tables, scratch=UNITS):
@@ -364,25 +364,28 @@ def aggregate_rows(store: Store, report: Report, wanted: list[tuple[str, ...]], 
         store.execute(f"PRAGMA cache_size = {int(before)}")
 
 
-def context(store: Store, report: Report, params: dict) -> dict:
-    """What a table needs besides its rows: value labels, intersection sizes, units a customer may hold."""
+def labels(store: Store, report: Report, params: dict) -> dict:
     with store.reading_only(report.tables):
-        return {"labels": report.labels(store, params),
-                "sizes": report.intersection_sizes(store, params) if report.intersection_sizes else None,
+        return report.labels(store, params)
+
+
+def counts(store: Store, report: Report, params: dict) -> dict:
+    """What a table needs besides its rows and labels: intersection sizes, units a customer may hold."""
+    with store.reading_only(report.tables):
+        return {"sizes": report.intersection_sizes(store, params) if report.intersection_sizes else None,
                 "max_units_per_customer": report.max_units_per_customer(store, params)}
 
 
 def assemble(report: Report, dims: tuple[str, ...], params: dict, rows: dict[tuple[str, ...], list],
-             context: dict) -> Table:
-    table = Table(report, dims, dict(params), labels=context["labels"],
-                  max_units_per_customer=context["max_units_per_customer"])
+             labels: dict, counts: dict) -> Table:
+    table = Table(report, dims, dict(params), labels=labels, max_units_per_customer=counts["max_units_per_customer"])
     for group in groupings(dims):
         # In key order (as SQLite's GROUP BY gives it, NULL first): a table precomputed over the dimensions
         # in another order lists its rows like one computed afresh.
         for row in sorted(rows[group], key=lambda r: tuple((v is not None, str(v)) for v in r[:len(group)])):
             if row[len(group)] == 0:
                 continue  # an empty grand total: no customers at all
-            table.aggregates.append(_aggregate(report, group, row, context["sizes"]))
+            table.aggregates.append(_aggregate(report, group, row, counts["sizes"]))
     return table
 
 
@@ -391,7 +394,7 @@ def compute(store: Store, report: Report, dims: tuple[str, ...], params: dict, *
     """The report's cells and all their marginals (every subset of the dimensions), from the store."""
     check_dimensions(report, dims)
     rows = aggregate_rows(store, report, groupings(dims), params, top=top, clamp=clamp, cache_mib=cache_mib)
-    return assemble(report, dims, params, rows, context(store, report, params))
+    return assemble(report, dims, params, rows, labels(store, report, params), counts(store, report, params))
 
 
 def _aggregate(report: Report, group: tuple[str, ...], row: tuple, sizes: dict | None) -> Aggregate:

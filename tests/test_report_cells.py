@@ -16,7 +16,7 @@ from appliance.errors import PolicyError
 from appliance.home import Home
 from appliance.jobs import precompute_reports
 from appliance.keys import Credentials, new_key_file
-from tests.conftest import ADMIN, ADMIN_PASSWORD, TESTS, run_cli, ingest_and_score
+from tests.conftest import ADMIN, ADMIN_PASSWORD, TESTS, assert_one_line_error, ingest_and_score, run_cli
 
 ANALYST, OFFICER = Actor("ana", "analyst"), Actor("olga", "compliance")
 
@@ -225,3 +225,18 @@ def test_cells_without_a_grouping_an_export_needs_are_passed_over(home):
     assert _both(home, "segment_profile", ("segment",))[0].precomputed_at is not None
     missing, fresh = _both(home, "segment_profile", ("region", "segment"))
     assert missing.precomputed_at is None and missing.aggregates == fresh.aggregates
+
+
+def test_run_reports_takes_each_reports_latest_results_and_refuses_a_home_without_any(world, tmp_path):
+    shutil.copytree(world["home"], tmp_path / "home")
+    env = {"APPLIANCE_HOME": str(tmp_path / "home"), "APPLIANCE_KEY_FILE": str(world["key"]),
+           "APPLIANCE_USER": ADMIN, "APPLIANCE_USER_PASSWORD": ADMIN_PASSWORD}
+    done = run_cli("run", "reports", env_extra=env)
+    assert done.returncode == 0 and "report cells as of the latest results" in done.stdout, done.stderr
+    with Home.open(tmp_path / "home", Credentials(key_file=world["key"])) as home:
+        stored = {json.loads(r[0])["as_of"] for r in home.store.rows("SELECT parameters FROM report_cells")}
+        assert stored == {world["as_of"].isoformat()}
+    with Home.init(tmp_path / "empty", Credentials(key_file=world["key"]), admin=ADMIN, admin_password=ADMIN_PASSWORD):
+        pass
+    refused = run_cli("run", "reports", env_extra=env | {"APPLIANCE_HOME": str(tmp_path / "empty")})
+    assert_one_line_error(refused, "no data yet", "run nightly")

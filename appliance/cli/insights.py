@@ -204,29 +204,20 @@ def run_nightly(home, actor, as_of):
 
 @run.command("reports")
 @acting("jobs.run")
-@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Default: the latest scored date.")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Default: each report's latest results, as an export takes them.")
 def run_reports(home, actor, as_of):
     """Precompute every report's cells (as the nightly run does after its pipeline), so that exports read
     them until the data changes."""
-    from datetime import date
-
-    day = as_of.date() if as_of else None
-    if day is None:
-        latest = home.store.scalar("SELECT max(as_of) FROM customer_scores") or home.store.scalar(
-            "SELECT max(as_of) FROM customer_tags")
-        if latest is None:
-            raise click.ClickException("no scores or tags yet: run `appliance run nightly` first")
-        day = date.fromisoformat(latest)
-    _precompute_reports(home, actor, day)
+    _precompute_reports(home, actor, as_of.date() if as_of else None)
 
 
 def _precompute_reports(home, actor, day) -> None:
-    from appliance.jobs import precompute_reports, recorded
+    from appliance.jobs import report_cells_run
 
-    with recorded(home, "report_cells", actor) as outcome:
-        seconds = precompute_reports(home, day)
-        outcome["rows"] = len(seconds)
-    click.echo(f"report cells as of {day}: " + ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items()))
+    seconds = report_cells_run(home, day, actor)
+    click.echo(f"report cells as of {day or 'the latest results'}: "
+               + ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items()))
 
 
 @run.command("inbox")
