@@ -83,6 +83,8 @@ def load_rules(path: Path = SHIPPED) -> tuple[list[Rule], list[Rule]]:
             line = getattr(node, "line", 1)
             if not isinstance(node, dict) or not all(isinstance(node.get(k), str) for k in ("id", "zh", "en")):
                 fail(line, f"each entry of '{section}' needs id, zh and en")
+            if not node["id"].isprintable() or not node["id"].strip():
+                fail(line, "an id must be printable text (no control characters)")  # reports split on one
             if node["id"] in seen:
                 fail(line, f"'{node['id']}' is defined twice")
             seen.add(node["id"])

@@ -61,6 +61,8 @@ def test_lifecycle_takes_the_first_stage_that_holds():
     ('  - {id: x, zh: 甲, en: X, all: ["nonsense"]}', "cannot read condition"),
     ('  - {id: x, zh: 甲, en: X, all: ["shoe_size > 3"]}', "unknown field 'shoe_size'"),
     ('  - {id: payroll, zh: 甲, en: X, all: []}', "defined twice"),
+    ('  - {id: "a\\x1fb", zh: 甲, en: X, all: []}', "printable"),  # the tag-set separator of reports
+    ('  - {id: " ", zh: 甲, en: X, all: []}', "printable"),
 ])
 def test_rule_errors_name_file_and_line(tmp_path, line, message):
     text = tagging.SHIPPED.read_text(encoding="utf-8").replace("lifecycle:", line + "\nlifecycle:", 1)
