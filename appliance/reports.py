@@ -4,8 +4,8 @@ Every report declares its dimensions and measures and the tables it reads. It is
 from customer-level rows to aggregates: one row per cell and per marginal, holding the number of distinct
 customers (for the minimum cell size), the number of units (what the report counts; a customer may hold
 several, e.g. products), each measure's sum and the share of its largest contributors (for the dominance
-rule). Nothing customer-level comes back to Python, except for tag overlaps: each customer's set of tags,
-without an identifier, counted in numpy (see _TAG_SETS). While a report runs, the connection may read only the
+rule). Nothing customer-level comes back to Python, except for the tag reports: each customer's set of
+tags (with region and segment), without an identifier, counted in numpy (see _tag_sets_sql). While a report runs, the connection may read only the
 tables the report names (SQLite's authorizer), so no report can reach the vault or the audit log.
 """
 
@@ -16,6 +16,7 @@ from itertools import combinations
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from appliance.errors import PolicyError
 from appliance.store import Store
@@ -153,36 +154,102 @@ def _months(store, params) -> int:
     return params["months"]
 
 
-# Customers first, each customer's tags then read together from the key (customer, date, tag): driven from
-# the day's tags in tag order, every one of 9.5 million rows looked its customer up on a random page (95 s
-# against 32 s at 1M).
-_TAG_UNITS = f"""
-        SELECT c.rowid AS customer_id, t.tag AS tag,
-               {_CUSTOMER_DIMENSIONS['region']} AS region,
-               coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}') AS segment
-        FROM customers c CROSS JOIN customer_tags t ON t.customer_id = c.customer_id AND t.as_of = :as_of
-        LEFT JOIN branches b ON b.branch_id = c.branch
-        LEFT JOIN customer_segments sg ON sg.customer_id = c.customer_id AND sg.as_of = :as_of"""
-
-
 def _tag_catalogue_size(store, params) -> int:
     return max(1, store.scalar("SELECT count(DISTINCT tag) FROM customer_tags WHERE as_of = ?", (params["as_of"],)))
 
 
-# Tag pairs are counted from each customer's set of tags, not joined into pairs in SQL: at a million
-# customers the pairs were 45 million rows held in memory (6 GB, growing with customers), sorted three times
-# for the marginals (four of the cell run's seven minutes). A set comes back as one string with no
-# identifier; the same sets are counted together, a chunk of customers at a time, so memory stays flat.
-_TAG_SETS = """
-        SELECT group_concat(t.tag, char(31))
+# Both tag reports count each customer's set of tags, not rows of tags (or pairs of them) joined in SQL: at
+# a million customers the pairs were 45 million rows held in memory (6 GB, growing with customers) and
+# sorted three times for the marginals, and the tag rows 9.5 million. A set comes back as one string with no
+# identifier; customers with the same set (and dimensions) are counted together, a chunk of sets at a time,
+# so memory stays flat. Customers first, each one's tags read together from the key (customer, date, tag).
+def _tag_sets_sql(dimensions: bool) -> str:
+    by = (f"{_CUSTOMER_DIMENSIONS['region']}, coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}'), "
+          if dimensions else "")
+    joins = ("LEFT JOIN branches b ON b.branch_id = c.branch LEFT JOIN customer_segments sg "
+             "ON sg.customer_id = c.customer_id AND sg.as_of = :as_of" if dimensions else "")
+    return f"""
+        SELECT {by}group_concat(t.tag, char(31))
         FROM customers c CROSS JOIN customer_tags t ON t.customer_id = c.customer_id AND t.as_of = :as_of
+        {joins}
         GROUP BY c.rowid"""
+
+
 TAG_SEPARATOR = "\x1f"  # tagging refuses ids with control characters
 TAG_SETS_PER_CHUNK = 100_000
+_TAG_DIMENSIONS = ("region", "segment")  # in the order _tag_sets_sql selects them
+
+
+def _count_tag_sets(store: Store, sql: str, params: dict, add: Callable[[Counter], None]) -> None:
+    """Each customer's (dimensions..., joined tags) counted with the same ones, handed to `add` by chunks."""
+    chunk: Counter = Counter()
+    for row in store.execute(sql, {"as_of": params["as_of"]}):
+        chunk[tuple(row)] += 1
+        if len(chunk) >= TAG_SETS_PER_CHUNK:
+            add(chunk)
+            chunk = Counter()
+    if chunk:
+        add(chunk)
+
+
+def _held(chunk: Counter) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The chunk's tags in SQLite's order of text (for UTF-8, Python's order of code points), which of them
+    each set holds (0/1, sets x tags) and how many customers hold each set (a column)."""
+    names = sorted({tag for key in chunk for tag in key[-1].split(TAG_SEPARATOR)})
+    code = {name: i for i, name in enumerate(names)}
+    held = np.zeros((len(chunk), len(names)), dtype=np.int64)
+    for row, key in enumerate(chunk):
+        held[row, [code[tag] for tag in key[-1].split(TAG_SEPARATOR)]] = 1
+    return names, held, np.fromiter(chunk.values(), dtype=np.int64, count=len(chunk))[:, None]
+
+
+@dataclass
+class _TagCounts:
+    """tag_counts' rows: a customer is a unit of each tag they hold."""
+    wanted: list[tuple[str, ...]]
+    customers: dict = field(default_factory=dict)  # grouping: Counter of its keys
+    units: dict = field(default_factory=dict)
+
+    def add(self, chunk: Counter) -> None:
+        names, held, weight = _held(chunk)
+        counted = pd.DataFrame(held * weight)  # columns: the tags' positions in `names`
+        counted["customers"], counted["units"] = weight[:, 0], held.sum(axis=1) * weight[:, 0]
+        keys = list(chunk)
+        for group in self.wanted:
+            dims = [d for d in group if d != "tag"]
+            by = [np.array([key[_TAG_DIMENSIONS.index(d)] for key in keys], dtype=object) for d in dims]
+            totals = counted.groupby(by).sum() if dims else counted.sum().to_frame().T
+            customers = self.customers.setdefault(group, Counter())
+            units = self.units.setdefault(group, Counter())
+            for index, row in zip(totals.index, totals.to_numpy(dtype=np.int64)):
+                at = dict(zip(dims, index if isinstance(index, tuple) else (index,)))
+                if "tag" in group:
+                    for position in np.flatnonzero(row[:len(names)]):
+                        key = tuple(names[position] if d == "tag" else at[d] for d in group)
+                        customers[key] += int(row[position])
+                        units[key] += int(row[position])
+                elif row[-2]:
+                    key = tuple(at[d] for d in group)
+                    customers[key] += int(row[-2])
+                    units[key] += int(row[-1])
+
+    def rows(self, group: tuple[str, ...]) -> list[tuple]:
+        customers, units = self.customers.get(group, Counter()), self.units.get(group, Counter())
+        if not group and not customers:
+            return [(0, None)]  # as SQL's grand total over no units
+        return [key + (n, units[key]) for key, n in customers.items()]
+
+
+def _tag_count_rows(store: Store, params: dict, wanted: list[tuple[str, ...]]) -> dict[tuple[str, ...], list[tuple]]:
+    counts = _TagCounts(wanted)
+    _count_tag_sets(store, _tag_sets_sql(dimensions=True), params, counts.add)
+    return {group: counts.rows(group) for group in wanted}
 
 
 @dataclass
 class _PairCounts:
+    """tag_overlap's rows: a customer is a unit of each pair of tags they hold, (tag_a, tag_b) with
+    tag_a < tag_b."""
     both: Counter = field(default_factory=Counter)  # (tag, later tag): customers holding both
     first: Counter = field(default_factory=Counter)  # tag: customers holding it and a later tag
     first_units: Counter = field(default_factory=Counter)  # tag: its pairs with later tags
@@ -191,15 +258,8 @@ class _PairCounts:
     customers: int = 0  # customers with two tags or more
     units: int = 0  # pairs
 
-    def add(self, tag_sets: Counter) -> None:
-        """Tag sets (joined strings) with the number of customers holding each. "Later" is SQLite's order of
-        text, which for UTF-8 is Python's order of code points."""
-        names = sorted({tag for joined in tag_sets for tag in joined.split(TAG_SEPARATOR)})
-        code = {name: i for i, name in enumerate(names)}
-        held = np.zeros((len(tag_sets), len(names)), dtype=np.int64)
-        for row, joined in enumerate(tag_sets):
-            held[row, [code[tag] for tag in joined.split(TAG_SEPARATOR)]] = 1
-        weight = np.fromiter(tag_sets.values(), dtype=np.int64, count=len(tag_sets))[:, None]
+    def add(self, chunk: Counter) -> None:
+        names, held, weight = _held(chunk)
         later = np.cumsum(held[:, ::-1], axis=1)[:, ::-1] - held  # tags after each held one
         earlier = np.cumsum(held, axis=1) - held
         both = (held * weight).T @ held
@@ -215,10 +275,8 @@ class _PairCounts:
         self.units += int((weight * (size * (size - 1) // 2)).sum())
 
     def rows(self, group: tuple[str, ...]) -> list[tuple]:
-        """Rows as the units' SQL would give them: keys, customers, units (the grand total: NULL units when
-        nobody holds two tags)."""
         if not group:
-            return [(self.customers, self.units or None)]
+            return [(self.customers, self.units or None)]  # NULL units, as SQL's, when nobody holds two tags
         if len(group) == 2:
             return [tuple({"tag_a": a, "tag_b": b}[d] for d in group) + (n, n) for (a, b), n in self.both.items()]
         customers, units = ((self.first, self.first_units) if group == ("tag_a",) else
@@ -227,14 +285,8 @@ class _PairCounts:
 
 
 def _tag_pair_rows(store: Store, params: dict, wanted: list[tuple[str, ...]]) -> dict[tuple[str, ...], list[tuple]]:
-    counts, chunk = _PairCounts(), Counter()
-    for (joined,) in store.execute(_TAG_SETS, {"as_of": params["as_of"]}):
-        chunk[joined] += 1
-        if len(chunk) >= TAG_SETS_PER_CHUNK:
-            counts.add(chunk)
-            chunk = Counter()
-    if chunk:
-        counts.add(chunk)
+    counts = _PairCounts()
+    _count_tag_sets(store, _tag_sets_sql(dimensions=False), params, counts.add)
     return {group: counts.rows(group) for group in wanted}
 
 
@@ -303,7 +355,7 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("tag_counts", "Tag counts", "标签人数", "customers with the tag",
            ("tag", "region", "segment"), (),
            frozenset({"customer_tags", "customers", "branches", "customer_segments", "segment_profiles"}),
-           _TAG_UNITS, required_dimensions=("tag",), unit_key=("tag",), publishes_totals=False,
+           rows_by_grouping=_tag_count_rows, required_dimensions=("tag",), unit_key=("tag",), publishes_totals=False,
            max_units_per_customer=_tag_catalogue_size, labels=_segment_labels),
     Report("tag_overlap", "Tag overlaps", "标签重叠", "customers with both tags",
            ("tag_a", "tag_b"), (), frozenset({"customer_tags", "customers"}),

@@ -218,44 +218,63 @@ def test_the_shortcuts_for_one_unit_a_customer_and_the_largest_contributor_chang
         assert (top_abs, all_abs) == pytest.approx((largest.loc[row[0], "max"], largest.loc[row[0], "sum"]))
 
 
-# The pairs joined in SQL, as tag_overlap's units were before they were counted from tag sets.
-_PAIRS_JOINED = """
+# The units joined in SQL, as the tag reports had them before they were counted from tag sets.
+_JOINED_UNITS = {
+    "tag_counts": f"""
+        SELECT c.rowid AS customer_id, t.tag AS tag,
+               coalesce(c.region, b.region, '{reports.UNKNOWN}') AS region,
+               coalesce(CAST(sg.segment AS TEXT), '{reports.UNKNOWN}') AS segment
+        FROM customers c JOIN customer_tags t ON t.customer_id = c.customer_id AND t.as_of = :as_of
+        LEFT JOIN branches b ON b.branch_id = c.branch
+        LEFT JOIN customer_segments sg ON sg.customer_id = c.customer_id AND sg.as_of = :as_of""",
+    "tag_overlap": """
         SELECT c.rowid AS customer_id, a.tag AS tag_a, b.tag AS tag_b
-        FROM customers c CROSS JOIN customer_tags a ON a.customer_id = c.customer_id AND a.as_of = :as_of
-        JOIN customer_tags b ON b.customer_id = a.customer_id AND b.as_of = a.as_of AND b.tag > a.tag"""
+        FROM customers c JOIN customer_tags a ON a.customer_id = c.customer_id AND a.as_of = :as_of
+        JOIN customer_tags b ON b.customer_id = a.customer_id AND b.as_of = a.as_of AND b.tag > a.tag""",
+}
 
 
 @pytest.mark.parametrize("sets_per_chunk", [3, reports.TAG_SETS_PER_CHUNK])
-def test_tag_pairs_counted_from_tag_sets_equal_the_pairs_joined_in_sql(home, world, monkeypatch, sets_per_chunk):
-    """Every grouping tag_overlap stores, both orders of the pair, against the general SQL over the joined
-    pairs; with tags that sort around each other in byte order (Chinese, upper case, punctuation), a customer
-    with one tag, one with every tag, and tags of a customer no longer in `customers`."""
+@pytest.mark.parametrize("name", sorted(_JOINED_UNITS))
+def test_tag_reports_counted_from_tag_sets_equal_the_units_joined_in_sql(home, world, monkeypatch, name,
+                                                                         sets_per_chunk):
+    """Every grouping a tag report stores, and other orders of them, against the general SQL over the
+    joined units; with tags that sort around each other in byte order (Chinese, upper case, punctuation), a
+    customer with one tag, one with every tag, one without a segment, and tags of a customer no longer in
+    `customers`."""
     store, as_of = home.store, world["as_of"].isoformat()
     people = [r[0] for r in store.rows("SELECT customer_id FROM customer_tags WHERE as_of = ? GROUP BY customer_id "
-                                       "ORDER BY customer_id LIMIT 3", (as_of,))]
-    odd = ["高价值", "Zeta", "a,b", "it's", "zz 客户"]
+                                       "ORDER BY customer_id LIMIT 4", (as_of,))]
+    odd = ["高价值", "Zeta", "a,b", "it's", "zz 客户", "region"]
     catalogue = odd + [r[0] for r in store.rows("SELECT DISTINCT tag FROM customer_tags WHERE as_of = ?", (as_of,))]
     with store.transaction():
         store.execute("DELETE FROM customer_tags WHERE customer_id = ? AND as_of = ?", (people[0], as_of))
         store.execute("INSERT INTO customer_tags VALUES (?, ?, '高价值', 't')", (people[0], as_of))
+        store.execute("DELETE FROM customer_segments WHERE customer_id = ? AND as_of = ?", (people[3], as_of))
         store.executemany("INSERT OR IGNORE INTO customer_tags VALUES (?, ?, ?, 't')",
-                          [(who, as_of, tag) for who in people[1:] for tag in catalogue[:2 + 3 * len(who) % 5]]
+                          [(who, as_of, tag) for i, who in enumerate(people[1:]) for tag in catalogue[:2 + 2 * i]]
                           + [(people[2], as_of, tag) for tag in catalogue]
                           + [("T-not-a-customer", as_of, tag) for tag in catalogue])
     monkeypatch.setattr(reports, "TAG_SETS_PER_CHUNK", sets_per_chunk)
-    report = reports.get("tag_overlap")
-    wanted = report_cells.all_groupings(report) + [("tag_b", "tag_a")]
+    report = reports.get(name)
+    wanted = report_cells.all_groupings(report)
+    wanted += [tuple(reversed(group)) for group in wanted if len(group) == 2]
     counted = reports.aggregate_rows(store, report, wanted, {"as_of": as_of})
-    with store.reading_only(report.tables, scratch=reports.UNITS):
-        store.execute(f"CREATE TEMP TABLE {reports.UNITS} AS {_PAIRS_JOINED}", {"as_of": as_of})
+    with store.reading_only(report.tables | {"branches", "customer_segments"}, scratch=reports.UNITS):
+        store.execute(f"CREATE TEMP TABLE {reports.UNITS} AS {_JOINED_UNITS[name]}", {"as_of": as_of})
         try:
             for group in wanted:
                 joined = store.rows(reports._aggregate_sql(report, group, 1, False, False))
                 assert sorted(counted[group], key=repr) == sorted(joined, key=repr), group
         finally:
             store.execute(f"DROP TABLE temp.{reports.UNITS}")
-    pairs = {tuple(row[:2]): row[2] for row in counted[("tag_a", "tag_b")]}
-    assert pairs[("Zeta", "高价值")] >= 2 and all(type(n) is int for row in counted[()] for n in row)
+    assert all(type(n) is int for rows in counted.values() for row in rows for n in row[-2:])
+    if name == "tag_overlap":
+        pairs = {tuple(row[:2]): row[2] for row in counted[("tag_a", "tag_b")]}
+        assert pairs[("Zeta", "高价值")] >= 2
+    else:
+        assert {row[0] for row in counted[("tag",)]} >= set(odd)
+        assert any(row[1] == reports.UNKNOWN for row in counted[("tag", "segment")])
 
 
 def test_cells_without_a_grouping_an_export_needs_are_passed_over(home):
