@@ -597,3 +597,40 @@ def _report_cells(store: Store) -> None:
         audit_seq INTEGER NOT NULL, built_at TEXT NOT NULL, seconds REAL NOT NULL, cells TEXT NOT NULL,
         PRIMARY KEY (report, parameters, top, clamp))
     """)
+
+
+# The nightly's results, one row per customer (and tag or target) per day: keyed date first, a night's rows
+# are appended after the nights before. Keyed customer first, they went among every earlier night's rows, so
+# each night rewrote every page the earlier nights had written and cost grew with the days kept (tags at
+# 200,000 customers: 4.8 s the first night, 9.2 s the sixth; date first: 2.2 s every night).
+BY_DAY = {"customer_features": ("customer_id", "as_of"), "customer_scores": ("customer_id", "as_of"),
+          "customer_segments": ("customer_id", "as_of"), "customer_tags": ("customer_id", "as_of", "tag"),
+          "propensity_scores": ("customer_id", "as_of", "target")}
+_SMALL_ROWS = {"customer_segments", "customer_tags"}  # stored in the key's own B-tree (WITHOUT ROWID)
+
+
+def each_day(table: str, alias: str = "days") -> str:
+    """A recursive CTE naming the distinct dates of a table keyed date first, newest first, one seek of the
+    key each: a customer's rows across days are then found by (date, customer) lookups, not by reading
+    every day's rows."""
+    return (f"{alias}(d) AS (SELECT max(as_of) FROM {table} UNION ALL "
+            f"SELECT (SELECT max(as_of) FROM {table} WHERE as_of < d) FROM {alias} WHERE d IS NOT NULL)")
+
+
+@migration(15, "the nightly's per-day results keyed date first, so a night's rows are appended")
+def _results_by_day(store: Store) -> None:
+    for table, old_key in BY_DAY.items():
+        create = store.scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        indexes = [r[0] for r in store.rows("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                                            "AND sql IS NOT NULL", (table,))]
+        new_key = ("as_of", *[c for c in old_key if c != "as_of"])
+        rebuilt = create.replace(f"PRIMARY KEY ({', '.join(old_key)})", f"PRIMARY KEY ({', '.join(new_key)})")
+        rebuilt = rebuilt.replace(f"CREATE TABLE {table} ", f"CREATE TABLE {table}_by_day ", 1)
+        if rebuilt.count(f"PRIMARY KEY ({', '.join(new_key)})") != 1 or f"{table}_by_day" not in rebuilt:
+            raise RuntimeError(f"{table}: unexpected definition")
+        store.execute(rebuilt + (" WITHOUT ROWID" if table in _SMALL_ROWS else ""))
+        store.execute(f"INSERT INTO {table}_by_day SELECT * FROM {table} ORDER BY {', '.join(new_key)}")
+        store.execute(f"DROP TABLE {table}")
+        store.execute(f"ALTER TABLE {table}_by_day RENAME TO {table}")
+        for index in indexes:
+            store.execute(index)

@@ -118,3 +118,17 @@ def ingest_and_score(home, data: Path) -> date:
     as_of = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(1)
     nightly(home, as_of, TESTS)
     return as_of
+
+
+def add_per_day_rows(store, customers, days):
+    """A row in each of the nightly's per-day tables (store.BY_DAY) for each customer and day."""
+    from appliance.store import BY_DAY
+
+    for table in BY_DAY:
+        columns = store.columns(table)
+        for customer in customers:
+            for day in days:
+                values = {c: 1 for c in columns} | {"customer_id": customer, "as_of": day, "tag": "probe",
+                                                     "target": "probe", "reasons_zh": "[]", "reasons_en": "[]"}
+                store.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})",
+                              [values[c] for c in columns])

@@ -58,11 +58,14 @@ def test_a_stale_checkpoint_is_named(healthy):
 def test_a_flipped_byte_in_the_store_is_named(healthy):
     path, env, _worm = healthy
     store = path / STORE
-    size = store.stat().st_size
-    with open(store, "r+b") as handle:  # a byte in the middle of a page past the header
-        handle.seek(size - 4096 + 1000)
+    with Home.open(path, Credentials(key_file=env["APPLIANCE_KEY_FILE"])) as home:
+        # A page of rows that opening the home does not read (the schema's pages would stop it opening).
+        page = home.store.scalar("SELECT rootpage FROM sqlite_master WHERE name = 'transactions'")
+        page_size = int(home.store.scalar("PRAGMA page_size"))
+    with open(store, "r+b") as handle:  # a byte in the middle of the page
+        handle.seek((page - 1) * page_size + 1000)
         byte = handle.read(1)
-        handle.seek(size - 4096 + 1000)
+        handle.seek((page - 1) * page_size + 1000)
         handle.write(bytes([byte[0] ^ 0x40]))
     result = _doctor(env)
     assert result.returncode != 0

@@ -1,12 +1,17 @@
 """Data-subject rights: find by a typed identifier, report, erase everywhere."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from appliance import subjects
 from appliance.errors import ApplianceError, PolicyError
+from appliance.home import Home
+from appliance.keys import Credentials
 from appliance.policies import SHIPPED_DIR, PurposePolicy
-from tests.conftest import TESTS, add_user, run_cli
+from appliance.store import BY_DAY
+from tests.conftest import TESTS, add_per_day_rows, add_user, run_cli
 
 
 @pytest.fixture
@@ -73,24 +78,37 @@ def _tables_holding(home, tokens):
     return hits
 
 
+def test_a_subjects_rows_in_per_day_tables_are_found_by_lookups_per_day_not_by_reading_every_row(loaded):
+    for table in BY_DAY:
+        clause, params = subjects._where(table, "customer_id", ["T-someone"])
+        plan = " ".join(r[3] for r in loaded.store.rows(f"EXPLAIN QUERY PLAN DELETE FROM {table} WHERE {clause}",
+                                                        params))
+        assert f"SCAN {table}" not in plan and f"SEARCH {table}" in plan and "(as_of=? AND customer_id=?)" in plan
+
+
 def test_erasure_leaves_no_row_holding_the_customers_tokens(loaded, demo_dir):
     subjects.register_erasure("derived_example")  # a derived table, as later modules will add
     loaded.store.execute("CREATE TABLE derived_example (customer_id TEXT, score REAL)")
     person = _person(demo_dir, 3)
     customer = loaded.tokenizer().token("customer", person["客户号"], "demo")
     loaded.store.execute("INSERT INTO derived_example VALUES (?, 0.9)", (customer,))
+    add_per_day_rows(loaded.store, [customer, "T-another-customer"], ["2025-01-31", "2025-02-28"])
     subject = subjects.load(loaded.store, customer)
     tokens = [customer, *subject.accounts, *subject.pii_tokens.values()]
     assert _tables_holding(loaded, tokens)
     with loaded.store.transaction():
         counts = subjects.erase(loaded.store, subject)
     assert counts["customers"] == 1 and counts["derived_example"] == 1 and counts["vault"] >= 3
+    assert all(counts[table] == 2 for table in BY_DAY), counts
     assert _tables_holding(loaded, tokens) == {}
+    assert all(loaded.store.scalar(f"SELECT count(*) FROM {table}") == 2 for table in BY_DAY)  # the other's
     with pytest.raises(ApplianceError, match="no customer"):
         subjects.load(loaded.store, customer)
 
 
-def test_cli_erase_is_audited_with_counts(tmp_path, key_file, demo_dir):
+def test_cli_erase_is_audited_with_counts_and_reaches_the_nightlys_results(tmp_path, key_file, demo_dir):
+    """The command line imports none of the modules that register derived tables; erasure must reach their
+    rows all the same (it once left a customer's features, scores and tags)."""
     home = tmp_path / "home"
     env = {"APPLIANCE_KEY_FILE": str(key_file)}
     run_cli("init", "--home", home, env_extra=env, check=True)
@@ -99,11 +117,22 @@ def test_cli_erase_is_audited_with_counts(tmp_path, key_file, demo_dir):
     person = _person(demo_dir, 5)
     customer = run_cli("subject", "find", "--home", home, "--by", "id_number", "--purpose", "data_subject_request",
                        env_extra=officer, stdin=person["证件号码"] + "\n", check=True).stdout.strip()
+    with Home.open(home, Credentials(key_file=key_file)) as opened, opened.store.transaction():
+        add_per_day_rows(opened.store, [customer], ["2025-01-31", "2025-02-28"])
+        opened.store.execute("INSERT INTO risk_ranks VALUES ('2025-02-28', 'B1', 1, 'high', 0.9, ?)", (customer,))
     out = run_cli("subject", "erase", "--home", home, "--customer", customer, "--reason", "PIPL art. 47 request",
                   env_extra=officer, check=True).stdout
     assert out.startswith("erased: 1 customers")
+    assert all(f"2 {table}" in out for table in BY_DAY) and "1 risk_ranks" in out, out
     log = run_cli("audit", "list", "--home", home, "--event", "subject.erase", env_extra=officer, check=True).stdout
     assert customer in log and '"customers":1' in log
+
+
+def test_every_module_that_registers_derived_data_is_loaded_by_erasure():
+    package = Path(__file__).resolve().parent.parent / "appliance"
+    registering = {"appliance." + path.relative_to(package).with_suffix("").as_posix().replace("/", ".")
+                   for path in package.rglob("*.py") if "register_erasure(\"" in path.read_text(encoding="utf-8")}
+    assert registering and registering == set(subjects.DERIVING_MODULES)
 
 
 def test_erasure_finds_a_shifted_quarantined_row_that_keeps_no_raw_value(home, demo_dir, tmp_path):

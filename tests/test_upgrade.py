@@ -12,8 +12,8 @@ from appliance import store as store_module
 from appliance.errors import StoreError
 from appliance.home import Home
 from appliance.keys import Credentials
-from appliance.store import Store, latest_schema
-from tests.conftest import ADMIN, ADMIN_PASSWORD, key_outside
+from appliance.store import BY_DAY, Store, latest_schema
+from tests.conftest import ADMIN, ADMIN_PASSWORD, add_per_day_rows, key_outside
 
 CURRENT = latest_schema()
 
@@ -101,3 +101,41 @@ def test_an_upgrade_killed_halfway_leaves_the_home_as_it_was(home):
                             cwd=store_module.Path(__file__).parent.parent, capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr
     assert _state(path, credentials) == before
+
+
+def _key_of(store, table):
+    return [r[1] for r in sorted((r for r in store.query(f"PRAGMA table_info({table})") if r[5]), key=lambda r: r[5])]
+
+
+def test_every_per_day_result_is_keyed_date_first_so_a_night_appends(home):
+    """Any table of per-customer results by date (today's and any added later) is keyed by the date first."""
+    path, credentials = home
+    with Home.open(path, credentials) as opened:
+        per_day = [t for t in opened.store.tables() if {"as_of", "customer_id"} <= set(opened.store.columns(t))]
+        assert set(BY_DAY) <= set(per_day)
+        for table in per_day:
+            assert _key_of(opened.store, table)[0] == "as_of", table
+
+
+def test_the_upgrade_to_date_first_keys_keeps_every_row_and_index(tmp_path, monkeypatch):
+    key = key_outside(tmp_path)
+    with monkeypatch.context() as older:  # a home made by the release before migration 15
+        older.setattr(store_module, "_MIGRATIONS", [m for m in store_module._MIGRATIONS if m[0] < 15])
+        with Home.init(tmp_path / "home", Credentials(key_file=key), admin=ADMIN,
+                       admin_password=ADMIN_PASSWORD) as opened:
+            store = opened.store
+            assert store.schema_version() == 14 and _key_of(store, "customer_tags")[0] == "customer_id"
+            with store.transaction():
+                add_per_day_rows(store, ["T-b", "T-a", "T-c"], ["2025-02-28", "2025-01-31"])
+            before = {t: sorted(map(tuple, store.rows(f"SELECT * FROM {t}"))) for t in BY_DAY}
+            indexes = set(store.rows("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'"))
+    with Home.open(tmp_path / "home", Credentials(key_file=key)) as opened:
+        store = opened.store
+        assert store.schema_version() >= 15 and store.integrity_problems() == []
+        for table in BY_DAY:
+            assert sorted(map(tuple, store.rows(f"SELECT * FROM {table}"))) == before[table]
+            assert _key_of(store, table)[0] == "as_of"
+        assert set(store.rows("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'")) >= {
+            i for i in indexes if not i[0].startswith("sqlite_autoindex")}
+        small = store.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID'")
+        assert {"customer_tags", "customer_segments"} <= {r[0] for r in small}

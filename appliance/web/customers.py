@@ -13,6 +13,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from appliance.errors import AccessError, PolicyError
+from appliance.store import each_day
 from appliance.subjects import PII_FIELDS
 from appliance.web.auth import requires
 
@@ -38,19 +39,25 @@ def record(home, customer: dict, zh: bool) -> dict:
 
     store, cid = home.store, customer["customer_id"]
     reasons = "reasons_zh" if zh else "reasons_en"
-    score = store.query(f"SELECT as_of, probability, risk_band, {reasons} AS reasons FROM customer_scores "
-                        "WHERE customer_id = ? ORDER BY as_of DESC LIMIT 1", (cid,))
+    # The per-day tables are keyed date first: a customer's latest rows are found a day at a time, newest
+    # first, by (date, customer) lookups (store.each_day).
+    score = store.query(f"WITH RECURSIVE {each_day('customer_scores')} SELECT s.as_of, probability, risk_band, "
+                        f"{reasons} AS reasons FROM days CROSS JOIN customer_scores s ON s.as_of = days.d "
+                        "AND s.customer_id = ? ORDER BY s.as_of DESC LIMIT 1", (cid,))
     score = dict(score[0]) | {"reasons": json.loads(score[0]["reasons"])} if score else None
     propensities = [dict(r) | {"reasons": json.loads(r["reasons"])} for r in store.query(
-        f"SELECT target, as_of, probability, {reasons} AS reasons FROM propensity_scores p WHERE customer_id = ? "
-        "AND as_of = (SELECT max(as_of) FROM propensity_scores q WHERE q.customer_id = p.customer_id "
-        "AND q.target = p.target) ORDER BY target", (cid,))]
-    segment = store.query("SELECT segment, as_of FROM customer_segments WHERE customer_id = ? ORDER BY as_of DESC "
-                          "LIMIT 1", (cid,))
+        f"WITH RECURSIVE {each_day('propensity_scores')}, held AS (SELECT p.* FROM days CROSS JOIN "
+        "propensity_scores p ON p.as_of = days.d AND p.customer_id = ?) "
+        f"SELECT target, as_of, probability, {reasons} AS reasons FROM held h "
+        "WHERE as_of = (SELECT max(as_of) FROM held WHERE target = h.target) ORDER BY target", (cid,))]
+    segment = store.query(f"WITH RECURSIVE {each_day('customer_segments')} SELECT segment, g.as_of FROM days "
+                          "CROSS JOIN customer_segments g ON g.as_of = days.d AND g.customer_id = ? "
+                          "ORDER BY g.as_of DESC LIMIT 1", (cid,))
     names = tag_names(zh)
     tags = [names.get(r[0], r[0]) for r in store.query(
-        "SELECT tag FROM customer_tags WHERE customer_id = ? AND as_of = (SELECT max(as_of) FROM customer_tags "
-        "WHERE customer_id = ?) ORDER BY tag", (cid, cid))]
+        f"WITH RECURSIVE {each_day('customer_tags')}, held AS (SELECT t.as_of, t.tag FROM days CROSS JOIN "
+        "customer_tags t ON t.as_of = days.d AND t.customer_id = ?) "
+        "SELECT tag FROM held WHERE as_of = (SELECT max(as_of) FROM held) ORDER BY tag", (cid,))]
     return {
         "customer_id": cid,
         "profile": {field: customer[field] for field in PROFILE if customer[field] is not None},

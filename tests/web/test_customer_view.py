@@ -139,3 +139,32 @@ def test_a_reveal_without_the_csrf_token_is_refused(customer):
     response = client.post(f"/customers/{cid}/reveal", base_url=HTTPS, headers=SAME_SITE,
                            data={"field": "name", "purpose": "regulatory_inquiry", "reason": "Inquiry 2026-118 x"})
     assert response.status_code == 400 and _last(home, "vault.reveal") is None
+
+
+def test_the_view_shows_a_customers_own_latest_results_when_later_days_leave_them_out(customer):
+    """Per-day results are keyed date first and a customer's are found a day at a time (store.each_day): a
+    customer missing from the newest days still shows their own latest score, segment, tags and each
+    propensity, and another customer's newer rows are not taken for theirs."""
+    from appliance.web.customers import find, record
+
+    home, app, cid = customer
+    store = home.store
+    with app.app_context():  # the record reads the request's language helpers
+        before = record(home, find(store, cid), zh=False)
+        other = store.scalar("SELECT customer_id FROM customers WHERE customer_id != ? LIMIT 1", (cid,))
+        with store.transaction():
+            for day in ("2099-01-31", "2099-02-28"):
+                store.execute("INSERT INTO customer_scores SELECT ?, ?, model_sha256, 0.5, 'medium', reasons_zh, "
+                              "reasons_en, scored_at FROM customer_scores WHERE customer_id = ? LIMIT 1", (other, day, cid))
+                store.execute("INSERT INTO customer_segments VALUES (?, ?, 99, 'x')", (other, day))
+                store.execute("INSERT INTO customer_tags VALUES (?, ?, 'newer_tag', 'x')", (other, day))
+            store.execute("INSERT INTO customer_tags VALUES (?, '2099-01-31', 'own_later_tag', 'x')", (cid,))
+            for target, day in (("card", "2098-01-31"), ("card", "2098-02-28"), ("loan", "2098-01-31")):
+                store.execute("INSERT INTO propensity_scores VALUES (?, ?, ?, 'x', 0.25, '[]', '[]', 'x')", (cid, day, target))
+        after = record(home, find(store, cid), zh=False)
+        assert before["churn"] and after["churn"] == before["churn"] and after["segment"] == before["segment"]
+        assert after["tags"] == ["own_later_tag"] and before["tags"] and "newer_tag" not in before["tags"]
+        assert [(p["target"], p["as_of"]) for p in after["propensities"]] == [("card", "2098-02-28"), ("loan", "2098-01-31")]
+        theirs = record(home, find(store, other), zh=False)
+        assert theirs["churn"]["as_of"] == "2099-02-28" and theirs["segment"]["segment"] == 99
+        assert theirs["tags"] == ["newer_tag"]

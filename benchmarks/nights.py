@@ -1,0 +1,69 @@
+"""Consecutive nights: does a night cost the same on the tenth night as on the first?
+
+Builds a home of generated customers, then runs the nightly pipeline (features, churn scores with reasons
+and drift, segments, tags and lifecycle) for consecutive days, and prints each stage's seconds per night
+beside the store's size. The nightly's results are kept per day (the console shows
+history, campaigns are measured against the scores of their day), so a store keyed customer first puts each
+night's rows among every earlier night's: the night's writes touch every page the earlier nights wrote, and
+cost grows with the days kept. Keyed date first, a night's rows are appended.
+
+    .venv/bin/python benchmarks/nights.py [--customers 100000] [--nights 10]
+"""
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--months", type=int, default=3, help="history generated per customer")
+    parser.add_argument("--tx-per-month", type=float, default=0.3)
+    parser.add_argument("--nights", type=int, default=10)
+    args = parser.parse_args()
+    from appliance.access import system
+    from appliance.demo_data import generate
+    from appliance.home import Home
+    from appliance.jobs import build_features, score_customers, tag_customers
+    from appliance.keys import Credentials, new_key_file
+    from appliance.store import store_files
+
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    actor = system("benchmark")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        started = time.perf_counter()
+        generate(folder / "data", args.customers, seed=3, months=args.months, tx_per_month=args.tx_per_month)
+        key = folder / "bench.key"
+        new_key_file(key)
+        with Home.init(folder / "home", Credentials(key_file=key), admin="admin",
+                       admin_password="benchmark-admin") as home:
+            loaded = home.ingestor(actor).ingest(home.mapping("demo"), [folder / "data"]).rows_loaded
+            print(f"{args.customers:,} customers, {loaded:,} rows generated and ingested in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
+            (home.path / "models").mkdir()
+            for path in shipped.glob("*-*.*"):
+                shutil.copy(path, home.path / "models" / path.name)
+            first = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10])
+            print(f"{'night':>5} {'features':>9} {'scores':>8} {'tags':>8} {'whole':>8} {'store MiB':>10}")
+            for night in range(args.nights):
+                day = first + timedelta(days=night + 1)
+                seconds = []
+                for stage in (lambda: build_features(home, day), lambda: score_customers(home, day, actor),
+                              lambda: tag_customers(home, day)):
+                    started = time.perf_counter()
+                    stage()
+                    seconds.append(time.perf_counter() - started)
+                size = sum(p.stat().st_size for p in store_files(home.store.path) if p.exists()) / 2 ** 20
+                print(f"{night + 1:>5} {seconds[0]:>9.1f} {seconds[1]:>8.1f} {seconds[2]:>8.1f} {sum(seconds):>8.1f} "
+                      f"{size:>10,.0f}", flush=True)
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
