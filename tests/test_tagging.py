@@ -91,10 +91,15 @@ def test_rows_are_written_in_key_order_and_a_customer_without_a_stage_gets_none(
     assert catch_all in shipped
     rules.write_text(shipped.replace(catch_all, ""), encoding="utf-8")
     written = tagging.build(tagged.store, AS_OF, rules)
-    stored = tagged.store.query("SELECT customer_id, tag FROM customer_tags WHERE as_of = ? ORDER BY rowid",
-                                (AS_OF.isoformat(),))
+    stored = tagged.store.query("SELECT customer_id, tag FROM customer_tags WHERE as_of = ?", (AS_OF.isoformat(),))
     assert written == len(stored) > 0
-    assert [tuple(r) for r in stored] == sorted(tuple(r) for r in stored)
+    # Written in the order of the table's key (as_of, customer_id, tag): one sweep of its B-tree.
+    frame = tagging.customer_frame(tagged.store, AS_OF)
+    tagged_frame, stage = tagging.assign(frame, *tagging.load_rules(rules))
+    rows = [(day, customer, tag) for customer, day, tag, _ in
+            tagging._rows_in_key_order(tagged_frame, stage, AS_OF.isoformat(), "stamp")]
+    assert rows == sorted(rows) and len(rows) == written
+    assert sorted(r[1:] for r in rows) == sorted(tuple(r) for r in stored)
     assert not any(r["tag"] in ("lifecycle:None", "lifecycle:mature") for r in stored)
     staged = {r["customer_id"] for r in stored if r["tag"].startswith("lifecycle:")}
     assert 0 < len(staged) < len({r["customer_id"] for r in stored})
