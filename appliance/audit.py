@@ -38,6 +38,7 @@ EVENTS = (
     "quarantine.read", "policy.load", "policy.change", "policy.refuse", "model.train", "model.install",
     "model.score", "export.request", "export.preview", "export.approve", "export.reject", "export.stale",
     "export.write", "job.run", "job.requested", "retention.purge", "subject.find", "subject.report", "subject.erase",
+    "subject.erase.leftovers",
     "config.change", "audit.export", "audit.checkpoint", "logout", "api_token.create", "api_token.revoke",
     "campaign.create", "campaign.contact", "export.download", "audit.verify", "audit.search", "user.sessions.end", "policy.apply",
 )

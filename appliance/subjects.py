@@ -150,6 +150,28 @@ def erase(store: Store, subject: Subject) -> dict[str, int]:
     return counts
 
 
+def _orphaned(column: str) -> str:
+    return f"{column} NOT IN (SELECT customer_id FROM customers)"
+
+
+def leftovers(store: Store) -> dict[str, int]:
+    """Derived rows whose customer is gone, per table: what `subject erase` on the command line left before it
+    loaded the modules that register derived tables (releases before schema 15). A customer row leaves the
+    store only by erasure, so such rows belong to people who asked to be erased."""
+    existing = set(store.tables())
+    found = {d.table: store.scalar(f"SELECT count(*) FROM {d.table} WHERE {_orphaned(d.column)}")
+             for d in _derived() if d.table in existing}
+    return {table: n for table, n in found.items() if n}
+
+
+def erase_leftovers(store: Store) -> dict[str, int]:
+    """Remove the rows `leftovers` counts; the caller holds the write transaction (with its audit entry)."""
+    existing = set(store.tables())
+    removed = {d.table: store.execute(f"DELETE FROM {d.table} WHERE {_orphaned(d.column)}").rowcount
+               for d in _derived() if d.table in existing}
+    return {table: n for table, n in removed.items() if n}
+
+
 def _unlink_mentions(store: Store, subject: Subject) -> int:
     """Other customers' notes may mention the subject by keyed token (`<CN_MOBILE:ab12...>`): those tokens
     become bare placeholders, so nothing left links back to the erased person."""

@@ -156,3 +156,33 @@ def test_erasure_finds_a_shifted_quarantined_row_that_keeps_no_raw_value(home, d
         counts = subjects.erase(home.store, subject)
     assert counts["quarantine"] == 1
     assert home.store.scalar("SELECT count(*) FROM quarantine") == 0
+
+
+def test_cli_erases_the_leftovers_of_customers_erased_before_and_only_theirs(tmp_path, key_file, demo_dir):
+    """Derived rows of a customer erased by an earlier release (whose `subject erase` left them) go, counted
+    first with --dry-run and audited; a customer who is still here keeps every row."""
+    home = tmp_path / "home"
+    env = {"APPLIANCE_KEY_FILE": str(key_file)}
+    run_cli("init", "--home", home, env_extra=env, check=True)
+    run_cli("ingest", "--home", home, "--source", "demo", demo_dir, env_extra=env, check=True)
+    officer = add_user("officer", "compliance", "officer-password", "--home", home, env=env)
+    with Home.open(home, Credentials(key_file=key_file)) as opened, opened.store.transaction():
+        present = opened.store.scalar("SELECT min(customer_id) FROM customers")
+        add_per_day_rows(opened.store, [present, "T-erased-earlier"], ["2025-01-31", "2025-02-28"])
+    counted = run_cli("subject", "erase-leftovers", "--home", home, "--reason", "cleanup after upgrade", "--dry-run",
+                      env_extra=officer, check=True).stdout
+    assert counted.startswith("would erase: ") and all(f"2 {table}" in counted for table in BY_DAY), counted
+    erased = run_cli("subject", "erase-leftovers", "--home", home, "--reason", "cleanup after upgrade",
+                     env_extra=officer, check=True).stdout
+    assert erased.startswith("erased: ") and all(f"2 {table}" in erased for table in BY_DAY), erased
+    with Home.open(home, Credentials(key_file=key_file)) as opened:
+        assert subjects.leftovers(opened.store) == {}
+        for table in BY_DAY:
+            assert {r[0] for r in opened.store.rows(f"SELECT customer_id FROM {table}")} == {present}
+        entry = opened.store.query("SELECT details FROM audit_log WHERE event = 'subject.erase.leftovers'")
+        assert len(entry) == 1 and '"customer_features":2' in entry[0][0].replace(" ", "")
+    again = run_cli("subject", "erase-leftovers", "--home", home, "--reason", "again", env_extra=officer, check=True)
+    assert again.stdout.strip() == "erased: nothing"
+    staff = add_user("sam", "staff", "sam-password-1", "--home", home, env=env)
+    refused = run_cli("subject", "erase-leftovers", "--home", home, "--reason", "x", env_extra=staff)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr

@@ -177,3 +177,22 @@ def subject_erase(home, actor, customer, reason):
         counts = subjects.erase(home.store, person)
         home.audit.record(actor, "subject.erase", customer=customer, reason=reason, counts=counts)
     click.echo("erased: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+
+
+@subject.command("erase-leftovers")
+@acting("subject.rights")
+@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+@click.option("--dry-run", is_flag=True, help="Only count the rows.")
+def subject_erase_leftovers(home, actor, reason, dry_run):
+    """Erase derived rows (features, scores, tags...) of customers already erased. Before schema 15,
+    `subject erase` on the command line left them."""
+    from appliance import subjects
+
+    if dry_run:
+        counts = subjects.leftovers(home.store)
+    else:
+        with home.store.transaction():
+            counts = subjects.erase_leftovers(home.store)
+            home.audit.record(actor, "subject.erase.leftovers", reason=reason, counts=counts)
+    listed = ", ".join(f"{n} {table}" for table, n in counts.items()) or "nothing"
+    click.echo(f"{'would erase' if dry_run else 'erased'}: {listed}")
