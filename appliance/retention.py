@@ -6,10 +6,13 @@ from datetime import date, timedelta
 
 from appliance import model
 from appliance.policies import PolicyFile, document
-from appliance.store import Store
+from appliance.store import BY_DAY, Store
 
 MIN_AUDIT_YEARS = 5
 _PROTECTED = {"audit_log", "audit_checkpoints", "schema_migrations", "users", "policy_state"}
+# The nightly's results, a day's rows per customer each night (about ten tags each): without a rule they grow
+# without end. Keyed date first, a purge removes whole days from the front of each table.
+PER_DAY = (*BY_DAY, "risk_ranks")
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,16 @@ class RetentionPolicy(PolicyFile):
             line = tables.line_of(table)
             if table in _PROTECTED:
                 fail(line, f"'{table}' is not purged by retention")
-            if table != "quarantine" and table not in model.BY_NAME:
+            if table != "quarantine" and table not in model.BY_NAME and table not in PER_DAY:
                 fail(line, f"unknown table '{table}'")
             if not isinstance(rule, dict) or not isinstance(rule.get("days"), int) or rule["days"] < 1:
                 fail(line, f"{table}: 'days' must be a whole number of at least 1")
             column = rule.get("date")
             if table == "quarantine":
                 column = None
+            elif table in PER_DAY:
+                if column != "as_of":
+                    fail(line, f"{table}: 'date' must be as_of (the day the results are for)")
             elif column is None or model.BY_NAME[table].field(column) is None or \
                     model.BY_NAME[table].field(column).type not in ("date", "datetime"):
                 fail(line, f"{table}: 'date' must name a date or date-time field of the table")
@@ -95,6 +101,8 @@ def purge(store: Store, policy: RetentionPolicy, as_of: date) -> dict[str, int]:
         if rule.table == "quarantine":
             sql = ("DELETE FROM quarantine WHERE batch_id IN "
                    "(SELECT batch_id FROM ingest_batches WHERE finished_at < ?)")
+        elif rule.table in PER_DAY:  # the newest day stays, however old: the console and the next run read it
+            sql = f"DELETE FROM {rule.table} WHERE as_of < ? AND as_of < (SELECT max(as_of) FROM {rule.table})"
         else:
             sql = f"DELETE FROM {rule.table} WHERE {rule.date_column} < ?"
         counts[rule.table] = store.execute(sql, (cutoff,)).rowcount

@@ -8,7 +8,8 @@ import pytest
 from appliance import retention
 from appliance.errors import PolicyError
 from appliance.policies import SHIPPED_DIR
-from tests.conftest import TESTS, run_cli
+from appliance.store import BY_DAY
+from tests.conftest import TESTS, add_per_day_rows, run_cli
 
 
 def test_purges_by_table_and_date(home, demo_dir):
@@ -42,7 +43,32 @@ def test_free_text_is_cleared_sooner_than_its_rows(home, demo_dir):
     assert home.store.scalar("SELECT count(*) FROM interactions WHERE text IS NOT NULL") == 0
 
 
+def test_the_nightlys_results_go_by_whole_days_and_the_newest_day_always_stays(home):
+    """Tags keep 92 days and scores 400 under the shipped policy; a home whose nightly stopped long ago keeps
+    its last results all the same (the console and the next run read them)."""
+    policy = retention.RetentionPolicy.load(home.path / "policies")
+    days = ["2024-01-31", "2025-01-31", "2025-02-28"]
+    with home.store.transaction():
+        add_per_day_rows(home.store, ["T-a", "T-b"], days)
+        home.store.execute("INSERT INTO risk_ranks VALUES ('2025-01-31', 'B1', 1, 'high', 0.9, 'T-a')")
+
+    def held(table):
+        return sorted({r[0] for r in home.store.rows(f"SELECT as_of FROM {table}")})
+
+    with home.store.transaction():
+        counts = retention.purge(home.store, policy, date(2025, 3, 1))
+    assert held("customer_tags") == days[1:] and counts["customer_tags"] == 2
+    assert held("customer_scores") == days and counts["customer_scores"] == 0
+    with home.store.transaction():
+        counts = retention.purge(home.store, policy, date(2027, 6, 1))
+    assert all(held(table) == days[2:] for table in BY_DAY), counts
+    assert held("risk_ranks") == ["2025-01-31"]  # its newest (and only) day
+    assert counts["customer_scores"] == 4 and counts["customer_tags"] == 2
+
+
 @pytest.mark.parametrize("change, message", [
+    (("customer_tags:       {days: 92,   date: as_of}", "customer_tags: {days: 92, date: tagged_at}"), "must be as_of"),
+    (("customer_tags:       {days: 92,   date: as_of}", "customer_tagz: {days: 92, date: as_of}"), "unknown table"),
     (("audit_log_years: 5", "audit_log_years: 2"), "at least 5"),
     (("  quarantine:          {days: 180}", "  audit_log: {days: 30}"), "'audit_log' is not purged"),
     (("{days: 730,  date: occurred_at}", "{days: 730,  date: event_type}"), "date or date-time field"),
