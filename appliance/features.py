@@ -467,8 +467,11 @@ def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int,
 
 
 def load(store: Store, as_of: date) -> pd.DataFrame:
-    rows = store.query("SELECT * FROM customer_features WHERE as_of = ? ORDER BY customer_id", (as_of.isoformat(),))
-    return pd.DataFrame([dict(r) for r in rows]).set_index("customer_id") if rows else pd.DataFrame()
+    # Plain tuples into the frame: a dict per row cost 10 s of the 16 at a million customers.
+    columns = store.columns("customer_features")
+    rows = store.rows(f"SELECT {', '.join(columns)} FROM customer_features WHERE as_of = ? ORDER BY customer_id",
+                      (as_of.isoformat(),))
+    return pd.DataFrame.from_records(rows, columns=columns).set_index("customer_id") if rows else pd.DataFrame()
 
 
 # The bank's own columns as features --------------------------------------------------------------------

@@ -97,11 +97,13 @@ def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[di
     where there is one, else by a model for all), propensity scores for each target, and segments where a
     segments model exists; each model run in the audit log, drift measured per model. Returns (customers
     given churn scores, the drift summaries by model, segment profiles)."""
+    from appliance import features
     from appliance.models import Model
     from appliance.scoring import (assign_segments, by_narrowest_scope, current_card, current_cards, score,
                                    summarise_risk)
 
     settings, models = home.settings, home.path / "models"
+    loaded = features.load(home.store, as_of)  # once for every model of the run
     cut_offs = (settings["scoring.risk_medium"], settings["scoring.risk_high"])
     claimed: set[str] = set()
     drift = {}
@@ -109,19 +111,19 @@ def score_customers(home, as_of: date, actor: Actor) -> tuple[int, dict, list[di
         home.audit.record(actor, "model.score", model=churn.card["sha256"], as_of=as_of.isoformat(),
                           scope=churn.scope)
         score(home.store, churn, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], claimed=claimed,
-              first=position == 0)
+              first=position == 0, loaded=loaded)
         drift[churn.card["onnx_file"]] = churn.card["drift"][-1]
     for card in current_cards(models, "propensity"):
         model = Model(card)
         home.audit.record(actor, "model.score", model=model.card["sha256"], as_of=as_of.isoformat(),
                           target=model.card["target"]["name"], scope=model.scope)
-        score(home.store, model, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"])
+        score(home.store, model, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], loaded=loaded)
         drift[model.card["onnx_file"]] = model.card["drift"][-1]
     profiles = []
     if list(models.glob("segments-*.json")):
         segments = Model(current_card(models, "segments"))
         home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=as_of.isoformat())
-        profiles = assign_segments(home.store, segments, as_of)
+        profiles = assign_segments(home.store, segments, as_of, loaded)
     if claimed:
         summarise_risk(home.store, as_of)
     return len(claimed), drift, profiles

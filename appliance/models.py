@@ -229,7 +229,7 @@ class Model:
             columns = np.tile(np.arange(width), len(rows))
             probe[np.arange(len(rows) * width), columns] = self.typical[columns]
             contributions[rows] = (base[rows].repeat(width) - self.probabilities(probe)).reshape(len(rows), width)
-        found = []
+        found, usual_of = [], {}
         for row in range(n):
             if not explain[row]:
                 found.append([])
@@ -241,7 +241,9 @@ class Model:
                 if contributions[row, j] < floor:
                     continue
                 label, shown = self._describe(j, float(x[row, j]))
-                _, usual = self._describe(j, float(self.typical[j]))
+                if j not in usual_of:  # the same for every row
+                    usual_of[j] = self._describe(j, float(self.typical[j]))[1]
+                usual = usual_of[j]
                 reasons.append(Reason(self.features[j], float(x[row, j]), float(self.typical[j]),
                                       float(contributions[row, j]), label, shown, usual))
             found.append(reasons)
