@@ -148,10 +148,14 @@ def summarise_risk(store: Store, as_of: date) -> None:
         high, medium = VALUE_BANDS["high"][0], VALUE_BANDS["medium"][0]
         store.execute("INSERT INTO risk_ranks SELECT s.as_of, coalesce(c.branch, ''), coalesce(g.segment, -1), "
                       "CASE WHEN f.balance_now >= ? THEN 'high' WHEN f.balance_now >= ? THEN 'medium' ELSE 'low' END, "
-                      "s.probability, s.customer_id FROM customer_scores s JOIN customers c ON c.customer_id = "
+                      # The day's scores in their key's order (date, customer), not the planner's choice of
+                      # the covering risk-order index: the segment and feature lookups then walk their tables
+                      # in the same order (1.3 s against 17.5 s at a million customers).
+                      "s.probability, s.customer_id FROM customer_scores s "
+                      "INDEXED BY sqlite_autoindex_customer_scores_1 JOIN customers c ON c.customer_id = "
                       "s.customer_id LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = "
                       "s.as_of LEFT JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = s.as_of "
-                      # In the key's order: in the scores' order every row landed at a random place in the
+                      # Sorted into risk_ranks' key order: unsorted, every row landed at a random place in the
                       # day's B-tree (56 s of the scoring's 148 at a million customers).
                       "WHERE s.as_of = ? ORDER BY 1, 2, 3, 5 DESC, 6", (high, medium, day))
 
