@@ -113,9 +113,9 @@ def customer_frame(store: Store, as_of: date) -> pd.DataFrame:
     frame = load_features(store, as_of)
     if frame.empty:
         return frame
-    scores = store.query("SELECT customer_id, probability, risk_band FROM customer_scores WHERE as_of = ?",
-                         (as_of.isoformat(),))
-    by_customer = pd.DataFrame([dict(r) for r in scores], columns=["customer_id", "probability", "risk_band"])
+    scores = store.rows("SELECT customer_id, probability, risk_band FROM customer_scores WHERE as_of = ?",
+                        (as_of.isoformat(),))
+    by_customer = pd.DataFrame.from_records(scores, columns=["customer_id", "probability", "risk_band"])
     by_customer = by_customer.set_index("customer_id")
     frame["churn_probability"] = by_customer["probability"].reindex(frame.index).astype("float64")
     frame["risk_band"] = by_customer["risk_band"].reindex(frame.index)
