@@ -103,3 +103,21 @@ def test_rows_are_written_in_key_order_and_a_customer_without_a_stage_gets_none(
     assert not any(r["tag"] in ("lifecycle:None", "lifecycle:mature") for r in stored)
     staged = {r["customer_id"] for r in stored if r["tag"].startswith("lifecycle:")}
     assert 0 < len(staged) < len({r["customer_id"] for r in stored})
+
+
+def test_lifecycle_flows_start_from_the_latest_earlier_day_with_stages(tagged):
+    """Days are walked newest first: a later day with tags but no stages, and a day after the one tagged,
+    are passed over."""
+    store, day = tagged.store, AS_OF.isoformat()
+    someone = store.scalar("SELECT min(customer_id) FROM customer_tags WHERE as_of = ?", (day,))
+    with store.transaction():
+        store.execute("INSERT INTO customer_tags VALUES (?, '2025-12-02', 'payroll', 'x')", (someone,))
+        store.execute("INSERT INTO customer_tags VALUES (?, '2026-01-01', 'lifecycle:new', 'x')", (someone,))
+    features.build(store, date(2025, 12, 3), chunk_customers=50, horizon_days=90, inactivity_days=90)
+    tagging.build(store, date(2025, 12, 3))
+    previous = {r[0] for r in store.rows("SELECT previous_as_of FROM lifecycle_flows WHERE as_of = '2025-12-03'")}
+    assert previous == {day}
+    moved = sum(r[0] for r in store.rows("SELECT customers FROM lifecycle_flows WHERE as_of = '2025-12-03' "
+                                         "AND from_stage != 'none'"))
+    assert moved == store.scalar("SELECT count(*) FROM customer_tags WHERE as_of = ? AND tag LIKE 'lifecycle:%'",
+                                 (day,))
