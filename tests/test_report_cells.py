@@ -301,3 +301,36 @@ def test_run_reports_takes_each_reports_latest_results_and_refuses_a_home_withou
         pass
     refused = run_cli("run", "reports", env_extra=env | {"APPLIANCE_HOME": str(tmp_path / "empty")})
     assert_one_line_error(refused, "no data yet", "run nightly")
+
+
+def test_churn_risk_over_months_counts_each_months_latest_day_of_scores(home, world):
+    """Score days earlier in a month (all marked high) must not be counted; the window's months each take
+    their latest day, found by walking the days (store.each_day)."""
+    from datetime import timedelta
+
+    store, as_of = home.store, world["as_of"]
+    first = as_of.replace(day=1)
+    last_month_end = first - timedelta(days=1)
+    two_back = (last_month_end.replace(day=1) - timedelta(days=1)).replace(day=10)
+    copies = {two_back: False, two_back + timedelta(days=5): True, last_month_end.replace(day=3): False,
+              last_month_end: True, as_of - timedelta(days=1) if as_of.day > 1 else as_of: as_of.day == 1}
+    with store.transaction():
+        for day, latest in copies.items():
+            if day == as_of:
+                continue
+            band = "risk_band" if latest else "'high'"
+            store.execute(f"INSERT INTO customer_scores SELECT customer_id, ?, model_sha256, probability, {band}, "
+                          "reasons_zh, reasons_en, scored_at FROM customer_scores WHERE as_of = ?",
+                          (day.isoformat(), as_of.isoformat()))
+    report = reports.get("churn_risk")
+    params = reports.resolve_parameters(store, report, as_of, months=3)
+    table = reports.compute(store, report, ("month", "risk_band"), params)
+    cells = {(a.key["month"], a.key["risk_band"]): a.customers for a in table.aggregates if a.level == 2}
+    expected = {}
+    for month in {d.isoformat()[:7] for d in [*copies, as_of]}:
+        day = store.scalar("SELECT max(as_of) FROM customer_scores WHERE substr(as_of, 1, 7) = ? AND as_of <= ?",
+                           (month, as_of.isoformat()))
+        for band, n in store.rows("SELECT s.risk_band, count(*) FROM customer_scores s JOIN customers c "
+                                  "ON c.customer_id = s.customer_id WHERE s.as_of = ? GROUP BY 1", (day,)):
+            expected[(month, band)] = n
+    assert cells == expected and len({m for m, _ in cells}) == 3
