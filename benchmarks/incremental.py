@@ -14,7 +14,6 @@ import argparse
 import csv
 import random
 import resource
-import shutil
 import tempfile
 import time
 from datetime import date, timedelta
@@ -56,8 +55,8 @@ def main() -> None:
     from appliance.home import Home
     from appliance.jobs import build_features, score_customers, tag_customers
     from appliance.keys import Credentials, new_key_file
+    from appliance.shipped import install_models
 
-    shipped = Path(__file__).resolve().parent.parent / "models"
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -73,9 +72,7 @@ def main() -> None:
             loaded = home.ingestor(actor).ingest(home.mapping("demo"), [folder / "data"]).rows_loaded
             ingest_seconds = time.perf_counter() - started
             print(f"ingested {loaded:,} rows in {ingest_seconds:.0f} s", flush=True)
-            (home.path / "models").mkdir()
-            for path in shipped.glob("*-*.*"):
-                shutil.copy(path, home.path / "models" / path.name)
+            install_models(home.path / "models")
             transactions = home.store.scalar("SELECT count(*) FROM transactions")
             latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
             day = date.fromisoformat(latest[:10]) + timedelta(days=1)

@@ -12,7 +12,6 @@ cost grows with the days kept. Keyed date first, a night's rows are appended.
 
 import argparse
 import resource
-import shutil
 import tempfile
 import time
 from datetime import date, timedelta
@@ -31,9 +30,9 @@ def main() -> None:
     from appliance.home import Home
     from appliance.jobs import build_features, score_customers, tag_customers
     from appliance.keys import Credentials, new_key_file
+    from appliance.shipped import install_models
     from appliance.store import store_files
 
-    shipped = Path(__file__).resolve().parent.parent / "models"
     actor = system("benchmark")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -46,9 +45,7 @@ def main() -> None:
             loaded = home.ingestor(actor).ingest(home.mapping("demo"), [folder / "data"]).rows_loaded
             print(f"{args.customers:,} customers, {loaded:,} rows generated and ingested in "
                   f"{time.perf_counter() - started:.0f} s", flush=True)
-            (home.path / "models").mkdir()
-            for path in shipped.glob("*-*.*"):
-                shutil.copy(path, home.path / "models" / path.name)
+            install_models(home.path / "models")
             first = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10])
             print(f"{'night':>5} {'features':>9} {'scores':>8} {'tags':>8} {'whole':>8} {'store MiB':>10}")
             for night in range(args.nights):

@@ -1,5 +1,4 @@
 import os
-import shutil
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -103,9 +102,9 @@ def key_outside(root: Path) -> Path:
 
 
 def install_shipped_models(home_path: Path) -> None:
-    (home_path / "models").mkdir()
-    for path in (ROOT / "models").glob("*-*.*"):
-        shutil.copy(path, home_path / "models" / path.name)
+    from appliance.shipped import install_models
+
+    install_models(home_path / "models")
 
 
 def ingest_and_score(home, data: Path) -> date:

@@ -13,21 +13,17 @@ from appliance.keys import Credentials
 def _demo_insights(home: Home, data: Path) -> None:
     """Install the shipped models (trained on this demo's data) if the home has none, then run the nightly
     pipeline as of the day after the data ends, and say what it found."""
-    import shutil
     from datetime import date, timedelta
 
     from appliance import tagging
     from appliance.access import system
     from appliance.jobs import nightly, recorded
-    from appliance.shipped import MODELS as shipped
+    from appliance.shipped import install_models
 
     models = home.path / "models"
-    models.mkdir(exist_ok=True)
     if not list(models.glob("churn-*.json")):
-        for path in sorted(shipped.glob("*-*.onnx")) + sorted(shipped.glob("*-*.json")):
-            shutil.copy(path, models / path.name)
-            if path.suffix == ".json":
-                home.audit.record(system("demo"), "model.install", model=path.name)
+        for card in install_models(models):
+            home.audit.record(system("demo"), "model.install", model=card.name)
     latest = home.store.scalar("SELECT max(booked_at) FROM transactions")
     as_of = date.fromisoformat(latest[:10]) + timedelta(days=1)
     with recorded(home, "nightly", system("demo")) as outcome:
