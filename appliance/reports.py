@@ -5,8 +5,9 @@ from customer-level rows to aggregates: one row per cell and per marginal, holdi
 customers (for the minimum cell size), the number of units (what the report counts; a customer may hold
 several, e.g. products), each measure's sum and the share of its largest contributors (for the dominance
 rule). Nothing customer-level comes back to Python, except for the tag reports: each customer's set of
-tags (with region and segment), without an identifier, counted in numpy (see _tag_sets_sql). While a report runs, the connection may read only the
-tables the report names (SQLite's authorizer), so no report can reach the vault or the audit log.
+tags (with region and segment), without an identifier, counted in numpy (see _tag_sets_sql). While a
+report runs, the connection may read only the tables the report names (SQLite's authorizer), so no report
+can reach the vault or the audit log.
 """
 
 from collections import Counter
@@ -63,8 +64,8 @@ class Report:
     # memory than a token), every dimension, every measure.
     units_sql: str = ""
     required_dimensions: tuple[str, ...] = ()
-    # Dimensions that, with the customer, name a unit (a tag, a product): a grouping by all of them has at
-    # most one unit per customer in each cell. Empty: checked on the units instead.
+    # Dimensions that, with the customer, name a unit (a campaign, a product): a grouping by all of them has
+    # at most one unit per customer in each cell. Empty: checked on the units instead.
     unit_key: tuple[str, ...] = ()
     publishes_totals: bool = True  # tag reports count a customer in several cells: their totals mean nothing
     max_units_per_customer: Callable[[Store, dict], int] = lambda store, params: 1
@@ -357,11 +358,11 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("tag_counts", "Tag counts", "标签人数", "customers with the tag",
            ("tag", "region", "segment"), (),
            frozenset({"customer_tags", "customers", "branches", "customer_segments", "segment_profiles"}),
-           rows_by_grouping=_tag_count_rows, required_dimensions=("tag",), unit_key=("tag",), publishes_totals=False,
+           rows_by_grouping=_tag_count_rows, required_dimensions=("tag",), publishes_totals=False,
            max_units_per_customer=_tag_catalogue_size, labels=_segment_labels),
     Report("tag_overlap", "Tag overlaps", "标签重叠", "customers with both tags",
            ("tag_a", "tag_b"), (), frozenset({"customer_tags", "customers"}),
-           rows_by_grouping=_tag_pair_rows, required_dimensions=("tag_a", "tag_b"), unit_key=("tag_a", "tag_b"), publishes_totals=False,
+           rows_by_grouping=_tag_pair_rows, required_dimensions=("tag_a", "tag_b"), publishes_totals=False,
            max_units_per_customer=lambda store, params: _tag_catalogue_size(store, params) ** 2,
            intersection_sizes=_tag_sizes),
     Report("campaign_results", "Campaign results", "营销活动效果", "customers in the campaign",
