@@ -23,6 +23,7 @@ import pandas as pd
 from appliance.errors import ApplianceError
 from appliance.store import Store
 from appliance.subjects import register_erasure
+from appliance.tagging import holding
 
 register_erasure("campaign_members")
 CHOSEN_FROM = ("at_risk", "segment", "tag")
@@ -60,8 +61,8 @@ def eligible(store: Store, chosen_from: str, criteria: dict) -> tuple[str | None
         clauses.append("g.segment = ?")
         params.append(int(criteria["segment"]))
     elif chosen_from == "tag":
-        clauses.append("s.customer_id IN (SELECT customer_id FROM customer_tags WHERE as_of = (SELECT max(as_of) "
-                       "FROM customer_tags) AND tag = ?)")
+        clauses.append("s.customer_id IN (SELECT customer_id FROM customer_tags t WHERE as_of = (SELECT max(as_of) "
+                       f"FROM customer_tags) AND {holding()})")
         params.append(str(criteria["tag"]))
     else:
         raise CampaignError(f"customers are chosen from {', '.join(CHOSEN_FROM)}, not '{chosen_from}'")

@@ -10,6 +10,7 @@ report runs, the connection may read only the tables the report names (SQLite's 
 can reach the vault or the audit log.
 """
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -158,27 +159,27 @@ def _months(store, params) -> int:
 
 
 def _tag_catalogue_size(store, params) -> int:
-    return max(1, store.scalar("SELECT count(DISTINCT tag) FROM customer_tags WHERE as_of = ?", (params["as_of"],)))
+    return max(1, store.scalar("SELECT count(*) FROM tag_overlaps WHERE as_of = ? AND first = second",
+                               (params["as_of"],)))
 
 
-# Both tag reports count each customer's set of tags, not rows of tags (or pairs of them) joined in SQL: at
-# a million customers the pairs were 45 million rows held in memory (6 GB, growing with customers) and
-# sorted three times for the marginals, and the tag rows 9.5 million. A set comes back as one string with no
+# Both tag reports count each customer's set of tags (a row of customer_tags, a JSON array), not rows of
+# tags (or pairs of them) joined in SQL: at a million customers the pairs were 45 million rows held in memory
+# (6 GB, growing with customers) and sorted three times for the marginals. A set comes back with no
 # identifier; customers with the same set (and dimensions) are counted together, a chunk of sets at a time,
-# so memory stays flat. Customers first, each one's tags read together from the key (customer, date, tag).
+# so memory stays flat.
 def _tag_sets_sql(dimensions: bool) -> str:
     by = (f"{_CUSTOMER_DIMENSIONS['region']}, coalesce(CAST(sg.segment AS TEXT), '{UNKNOWN}'), "
           if dimensions else "")
     joins = ("LEFT JOIN branches b ON b.branch_id = c.branch LEFT JOIN customer_segments sg "
              "ON sg.customer_id = c.customer_id AND sg.as_of = :as_of" if dimensions else "")
     return f"""
-        SELECT {by}group_concat(t.tag, char(31))
-        FROM customers c CROSS JOIN customer_tags t ON t.customer_id = c.customer_id AND t.as_of = :as_of
+        SELECT {by}t.tags
+        FROM customer_tags t CROSS JOIN customers c ON c.customer_id = t.customer_id
         {joins}
-        GROUP BY c.rowid"""
+        WHERE t.as_of = :as_of"""
 
 
-TAG_SEPARATOR = "\x1f"  # tagging refuses ids with control characters
 TAG_SETS_PER_CHUNK = 100_000
 _TAG_DIMENSIONS = ("region", "segment")  # in the order _tag_sets_sql selects them
 
@@ -198,11 +199,12 @@ def _count_tag_sets(store: Store, sql: str, params: dict, add: Callable[[Counter
 def _held(chunk: Counter) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The chunk's tags in SQLite's order of text (for UTF-8, Python's order of code points), which of them
     each set holds (0/1, sets x tags) and how many customers hold each set (a column)."""
-    names = sorted({tag for key in chunk for tag in key[-1].split(TAG_SEPARATOR)})
+    sets = [json.loads(key[-1]) for key in chunk]
+    names = sorted({tag for tags in sets for tag in tags})
     code = {name: i for i, name in enumerate(names)}
     held = np.zeros((len(chunk), len(names)), dtype=np.int64)
-    for row, key in enumerate(chunk):
-        held[row, [code[tag] for tag in key[-1].split(TAG_SEPARATOR)]] = 1
+    for row, tags in enumerate(sets):
+        held[row, [code[tag] for tag in tags]] = 1
     return names, held, np.fromiter(chunk.values(), dtype=np.int64, count=len(chunk))[:, None]
 
 
@@ -294,7 +296,8 @@ def _tag_pair_rows(store: Store, params: dict, wanted: list[tuple[str, ...]]) ->
 
 
 def _tag_sizes(store: Store, params: dict) -> dict[str, int]:
-    return dict(store.rows("SELECT tag, count(*) FROM customer_tags WHERE as_of = ? GROUP BY tag", (params["as_of"],)))
+    return dict(store.rows("SELECT first, customers FROM tag_overlaps WHERE as_of = ? AND first = second",
+                           (params["as_of"],)))
 
 
 # A campaign's customers: those in its responses (ingested, or recorded by staff in the console) and, for the
@@ -357,11 +360,12 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            _CHURN_UNITS, max_units_per_customer=_months, labels=_segment_labels),
     Report("tag_counts", "Tag counts", "标签人数", "customers with the tag",
            ("tag", "region", "segment"), (),
-           frozenset({"customer_tags", "customers", "branches", "customer_segments", "segment_profiles"}),
+           frozenset({"customer_tags", "tag_overlaps", "customers", "branches", "customer_segments",
+                      "segment_profiles"}),
            rows_by_grouping=_tag_count_rows, required_dimensions=("tag",), publishes_totals=False,
            max_units_per_customer=_tag_catalogue_size, labels=_segment_labels),
     Report("tag_overlap", "Tag overlaps", "标签重叠", "customers with both tags",
-           ("tag_a", "tag_b"), (), frozenset({"customer_tags", "customers"}),
+           ("tag_a", "tag_b"), (), frozenset({"customer_tags", "tag_overlaps", "customers"}),
            rows_by_grouping=_tag_pair_rows, required_dimensions=("tag_a", "tag_b"), publishes_totals=False,
            max_units_per_customer=lambda store, params: _tag_catalogue_size(store, params) ** 2,
            intersection_sizes=_tag_sizes),

@@ -1,17 +1,20 @@
 """Rule-based customer tags and lifecycle stages, defined in YAML (appliance/tags.yaml, or the home's own).
 
 Conditions are `name op value` over a customer's features and scores; they are parsed, never evaluated as
-code. A missing value (no credit score in this source, say) makes a condition false. Tags per customer and
-as-of date are stored in `customer_tags` (replaced whole per date) and join erasure. Counts, pairwise overlaps
+code. A missing value (no credit score in this source, say) makes a condition false. A customer's tags (and
+stage, as `lifecycle:<id>`) for an as-of date are one row of `customer_tags`, a JSON array (replaced whole
+per date); they join erasure. Counts, pairwise overlaps
 and the lifecycle flow since the previous run are worked out once when tags are built (`tag_overlaps`,
 `lifecycle_flows`), so that reading them costs the same at a million customers as at a thousand.
 """
 
+import json
 import operator
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -84,7 +87,7 @@ def load_rules(path: Path = SHIPPED) -> tuple[list[Rule], list[Rule]]:
             if not isinstance(node, dict) or not all(isinstance(node.get(k), str) for k in ("id", "zh", "en")):
                 fail(line, f"each entry of '{section}' needs id, zh and en")
             if not node["id"].isprintable() or not node["id"].strip():
-                fail(line, "an id must be printable text (no control characters)")  # reports split on one
+                fail(line, "an id must be printable text (no control characters)")  # it is shown and exported
             if node["id"] in seen:
                 fail(line, f"'{node['id']}' is defined twice")
             seen.add(node["id"])
@@ -132,7 +135,8 @@ def assign(frame: pd.DataFrame, tags: list[Rule], lifecycle: list[Rule]) -> tupl
 
 
 def build(store: Store, as_of: date, rules_path: Path = SHIPPED) -> int:
-    """Tag every customer with features as of the date; that date's tags are replaced whole."""
+    """Tag every customer with features as of the date; that date's tags are replaced whole. Returns how
+    many tags and stages were given."""
     tags, lifecycle = load_rules(rules_path)
     frame = customer_frame(store, as_of)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -142,28 +146,32 @@ def build(store: Store, as_of: date, rules_path: Path = SHIPPED) -> int:
         if frame.empty:
             return 0
         tagged, stage = assign(frame, tags, lifecycle)
-        written = store.executemany("INSERT INTO customer_tags VALUES (?,?,?,?)",
-                                    _rows_in_key_order(tagged, stage, as_of.isoformat(), stamp)).rowcount
+        sets, given = _tag_sets(tagged, stage)
+        store.executemany("INSERT INTO customer_tags VALUES (?,?,?,?)",
+                          ((as_of.isoformat(), customer, held, stamp) for customer, held in sets))
         _summarise(store, as_of.isoformat(), tagged, stage)
-    return written
+    return given
 
 
-def _rows_in_key_order(tagged: pd.DataFrame, stage: pd.Series, as_of: str, stamp: str):
-    """(customer, date, tag, stamp) rows in the order of the table's key, one at a time: the key's index is
-    then written in one sweep, not at a random place for each of ten million rows a night at a million
-    customers, and no list of them is held."""
-    labelled = stage.notna().to_numpy()
-    names = sorted(set(tagged.columns) | {f"lifecycle:{v}" for v in stage[labelled].unique()})
-    code = {name: i for i, name in enumerate(names)}
-    who, which = np.nonzero(tagged.to_numpy(dtype=bool))
-    tag_codes = np.array([code[t] for t in tagged.columns], dtype=np.int64)[which]
-    staged = np.flatnonzero(labelled)
-    stage_codes = np.array([code[f"lifecycle:{v}"] for v in stage.to_numpy()[staged]], dtype=np.int64)
-    who, codes = np.concatenate([who, staged]), np.concatenate([tag_codes, stage_codes])
-    order = np.lexsort((codes, who))  # the frame is in customer order already (features load so)
-    customers = tagged.index.to_numpy()
-    for position in order:
-        yield customers[who[position]], as_of, names[codes[position]], stamp
+def _tag_sets(tagged: pd.DataFrame, stage: pd.Series) -> tuple[Iterator[tuple[str, str]], int]:
+    """(customer, JSON array of the tags and `lifecycle:<stage>` they hold) for each customer holding any, in
+    customer order (the table's key after the date: one sweep of its B-tree); and how many are given in all.
+    Customers share few distinct sets, so each set is written as JSON once."""
+    names = np.array([*tagged.columns, *(f"lifecycle:{v}" for v in sorted(stage.dropna().unique()))], dtype=object)
+    position = {name: i for i, name in enumerate(names)}
+    held = np.zeros((len(tagged), len(names)), dtype=bool)
+    held[:, :tagged.shape[1]] = tagged.to_numpy(dtype=bool)
+    staged = np.flatnonzero(stage.notna().to_numpy())
+    held[staged, [position[f"lifecycle:{v}"] for v in stage.to_numpy()[staged]]] = True
+    in_order = np.argsort(names.astype(str))  # code-point order, as SQLite sorts text
+    held, names = held[:, in_order], names[in_order]
+    distinct, which = np.unique(np.packbits(held, axis=1), axis=0, return_inverse=True)
+    which = which.reshape(-1)
+    texts = [json.dumps(list(names[np.unpackbits(bits, count=len(names)).astype(bool)]), ensure_ascii=False,
+                        separators=(",", ":")) for bits in distinct]
+    customers, anything = tagged.index.to_numpy(), held.any(axis=1)
+    sets = ((customers[i], texts[which[i]]) for i in np.flatnonzero(anything))  # the frame is in customer order
+    return sets, int(held.sum())
 
 
 def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series) -> None:
@@ -176,17 +184,16 @@ def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series)
             if pairs[i, j]]
     rows += [(as_of, f"lifecycle:{name}", f"lifecycle:{name}", int(n)) for name, n in stage.value_counts().items()]
     store.executemany("INSERT INTO tag_overlaps VALUES (?,?,?,?)", rows)
-    # The latest earlier day with stages, found a day at a time newest first: max(as_of) under the tag
-    # condition read every earlier day's index entries (6 s with seven days kept at a million customers,
-    # growing with each night).
+    # The latest earlier day with stages, found a day at a time newest first: a max over earlier days read
+    # every earlier day's rows (6 s with seven days kept at a million customers, growing with each night).
     previous = store.scalar(f"WITH RECURSIVE {each_day('customer_tags')} SELECT d FROM days WHERE d < ? AND "
-                            "EXISTS (SELECT 1 FROM customer_tags WHERE as_of = d AND tag >= 'lifecycle:' "
-                            "AND tag < 'lifecycle;') LIMIT 1", (as_of,))
+                            f"EXISTS (SELECT 1 FROM customer_tags t, json_each(t.tags) WHERE t.as_of = d "
+                            f"AND {_STAGE}) LIMIT 1", (as_of,))
     before = pd.Series(dtype=object)
     if previous:
-        before = pd.Series(dict(store.query(
-            "SELECT customer_id, substr(tag, 11) FROM customer_tags WHERE as_of = ? AND tag >= 'lifecycle:' "
-            "AND tag < 'lifecycle;'", (previous,))), dtype=object)
+        before = pd.Series(dict(store.rows(
+            f"SELECT t.customer_id, substr(value, 11) FROM customer_tags t, json_each(t.tags) WHERE t.as_of = ? "
+            f"AND {_STAGE}", (previous,))), dtype=object)
     moves = pd.DataFrame({"from": before.reindex(stage.index.union(before.index)).fillna("none"),
                           "to": stage.reindex(stage.index.union(before.index)).fillna("none")})
     flows = moves.groupby(["from", "to"]).size()
@@ -194,12 +201,22 @@ def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series)
                       [(as_of, previous, a, b, int(n)) for (a, b), n in flows.items()])
 
 
+_STAGE = "value >= 'lifecycle:' AND value < 'lifecycle;'"  # a stage among a customer's tags
+
+
+def holding(alias: str = "t") -> str:
+    """SQL: the row `alias` of customer_tags holds the tag given as the one parameter."""
+    return f"EXISTS (SELECT 1 FROM json_each({alias}.tags) WHERE value = ?)"
+
+
 def counts(store: Store, as_of: date) -> dict[str, int]:
-    return {r[0]: r[1] for r in store.query("SELECT tag, count(*) FROM customer_tags WHERE as_of = ? GROUP BY tag "
-                                            "ORDER BY count(*) DESC", (as_of.isoformat(),))}
+    """Customers holding each tag and stage (counted when tags are built)."""
+    return {r[0]: r[1] for r in store.query("SELECT first, customers FROM tag_overlaps WHERE as_of = ? "
+                                            "AND first = second ORDER BY customers DESC, first",
+                                            (as_of.isoformat(),))}
 
 
 def overlap(store: Store, as_of: date, first: str, second: str) -> int:
-    return store.scalar("SELECT count(*) FROM customer_tags a JOIN customer_tags b ON a.customer_id = b.customer_id "
-                        "AND a.as_of = b.as_of WHERE a.as_of = ? AND a.tag = ? AND b.tag = ?",
+    """Customers holding both (tags or stages)."""
+    return store.scalar(f"SELECT count(*) FROM customer_tags t WHERE t.as_of = ? AND {holding()} AND {holding()}",
                         (as_of.isoformat(), first, second))

@@ -44,7 +44,7 @@ def fill(home, customers: int, seed: int = 5) -> None:
     day, before = AS_OF.isoformat(), (AS_OF - timedelta(30)).isoformat()
     reasons_zh = json.dumps(["近90天无交易", "余额较6个月前下降62%"], ensure_ascii=False)
     reasons_en = json.dumps(["no transactions in 90 days", "balance down 62% on 6 months ago"])
-    stages_before = []
+    stages_before, tagged_parts, stage_parts = [], [], []
     for start in range(0, customers, CHUNK):
         n = min(CHUNK, customers - start)
         ids = [f"{i:032x}" for i in range(start, start + n)]
@@ -75,14 +75,13 @@ def fill(home, customers: int, seed: int = 5) -> None:
                                   [(c, as_of, float(q), b, reasons_zh, reasons_en) for c, q, b in zip(ids, p, band)])
                 store.executemany("INSERT INTO customer_segments VALUES (?,?,?,'bench')",
                                   [(c, as_of, int(s)) for c, s in zip(ids, segment)])
-            held = rng.random((n, len(TAGS))) < 0.4
-            stage = rng.choice(STAGES, n)
+            tagged_parts.append(pd.DataFrame(rng.random((n, len(TAGS))) < 0.4, index=ids, columns=TAGS))
+            stage_parts.append(pd.Series(rng.choice(STAGES, n), index=ids))
             stages_before.append(pd.Series(rng.choice(STAGES, n), index=ids))
-            store.executemany("INSERT INTO customer_tags VALUES (?,?,?,'2026-11-01')",
-                              [(ids[i], day, TAGS[j]) for i, j in zip(*np.nonzero(held))]
-                              + [(c, day, f"lifecycle:{s}") for c, s in zip(ids, stage)])
-            store.executemany("INSERT INTO customer_tags VALUES (?,?,?,'2026-10-01')",
-                              [(c, before, f"lifecycle:{s}") for c, s in zip(ids, stages_before[-1])])
+            for as_of, tagged, stage in ((before, tagged_parts[-1].iloc[:, :0], stages_before[-1]),
+                                         (day, tagged_parts[-1], stage_parts[-1])):
+                store.executemany("INSERT INTO customer_tags VALUES (?,?,?,'2026-11-01')",
+                                  ((as_of, c, held) for c, held in tagging._tag_sets(tagged, stage)[0]))
     with store.transaction():
         profiles = [{"segment": s, "name_zh": f"客群{s}", "name_en": f"segment {s}", "size": customers // 8,
                      "recency_days": 20.0 + s, "frequency_365": 40.0 + s, "monetary_365": 50000.0 + s,
@@ -93,15 +92,8 @@ def fill(home, customers: int, seed: int = 5) -> None:
     for as_of in (before, day):
         summarise_risk(home.store, date.fromisoformat(as_of))
     # The tag summaries, by the pipeline's own code, over what was just stored.
-    tagged = pd.DataFrame(False, index=[f"{i:032x}" for i in range(customers)], columns=TAGS)
-    for tag in TAGS:
-        holders = [r[0] for r in store.query("SELECT customer_id FROM customer_tags WHERE as_of = ? AND tag = ?",
-                                             (day, tag))]
-        tagged.loc[holders, tag] = True
-    stage = pd.Series(dict(store.query("SELECT customer_id, substr(tag, 11) FROM customer_tags WHERE as_of = ? "
-                                       "AND tag LIKE 'lifecycle:%'", (day,))))
     with store.transaction():
-        tagging._summarise(store, day, tagged, stage)
+        tagging._summarise(store, day, pd.concat(tagged_parts), pd.concat(stage_parts))
     store.execute("ANALYZE")
 
 

@@ -128,6 +128,6 @@ def add_per_day_rows(store, customers, days):
         for customer in customers:
             for day in days:
                 values = {c: 1 for c in columns} | {"customer_id": customer, "as_of": day, "tag": "probe",
-                                                     "target": "probe", "reasons_zh": "[]", "reasons_en": "[]"}
+                                                     "tags": '["probe"]', "target": "probe", "reasons_zh": "[]", "reasons_en": "[]"}
                 store.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(columns))})",
                               [values[c] for c in columns])

@@ -90,7 +90,7 @@ def test_filters_of_the_at_risk_list_choose_the_same_customers_as_the_list(score
         "SELECT customer_id FROM customer_scores WHERE as_of = ? AND risk_band = 'low'", (as_of.isoformat(),))}
     tagged = campaigns.eligible(home.store, "tag", {"tag": "lifecycle:mature"})[1]
     assert set(tagged["customer_id"]) <= {r[0] for r in home.store.query(
-        "SELECT customer_id FROM customer_tags WHERE tag = 'lifecycle:mature'")}
+        "SELECT customer_id FROM customer_tags t, json_each(t.tags) WHERE value = 'lifecycle:mature'")}
 
 
 def ingest_responses(home, folder, campaign_id: str, outcomes: dict[str, str]) -> None:

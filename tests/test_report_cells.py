@@ -158,8 +158,8 @@ def test_tag_and_segment_cells_match_counts_made_another_way(home, world):
     as_of = world["as_of"].isoformat()
     by_tag, _ = _both(home, "tag_counts", ("tag",))
     cells = {a.key["tag"]: a.customers for a in by_tag.aggregates if a.level == 1}
-    assert cells == dict(home.store.rows("SELECT tag, count(*) FROM customer_tags WHERE as_of = ? GROUP BY tag",
-                                         (as_of,)))
+    assert cells == dict(home.store.rows("SELECT value, count(*) FROM customer_tags t, json_each(t.tags) "
+                                         "WHERE as_of = ? GROUP BY value", (as_of,)))
     pairs, _ = _both(home, "tag_overlap", ("tag_a", "tag_b"))
     cells = {(a.key["tag_a"], a.key["tag_b"]): a.customers for a in pairs.aggregates if a.level == 2}
     counted = {tuple(sorted((first, second))): n for first, second, n in home.store.rows(
@@ -218,20 +218,30 @@ def test_the_shortcuts_for_one_unit_a_customer_and_the_largest_contributor_chang
         assert (top_abs, all_abs) == pytest.approx((largest.loc[row[0], "max"], largest.loc[row[0], "sum"]))
 
 
-# The units joined in SQL, as the tag reports had them before they were counted from tag sets.
+# The units joined in SQL, a row per tag (or pair of tags) a customer holds, as the tag reports had them
+# before they were counted from tag sets.
 _JOINED_UNITS = {
     "tag_counts": f"""
-        SELECT c.rowid AS customer_id, t.tag AS tag,
+        SELECT c.rowid AS customer_id, j.value AS tag,
                coalesce(c.region, b.region, '{reports.UNKNOWN}') AS region,
                coalesce(CAST(sg.segment AS TEXT), '{reports.UNKNOWN}') AS segment
         FROM customers c JOIN customer_tags t ON t.customer_id = c.customer_id AND t.as_of = :as_of
+        JOIN json_each(t.tags) j
         LEFT JOIN branches b ON b.branch_id = c.branch
         LEFT JOIN customer_segments sg ON sg.customer_id = c.customer_id AND sg.as_of = :as_of""",
     "tag_overlap": """
-        SELECT c.rowid AS customer_id, a.tag AS tag_a, b.tag AS tag_b
-        FROM customers c JOIN customer_tags a ON a.customer_id = c.customer_id AND a.as_of = :as_of
-        JOIN customer_tags b ON b.customer_id = a.customer_id AND b.as_of = a.as_of AND b.tag > a.tag""",
+        SELECT c.rowid AS customer_id, a.value AS tag_a, b.value AS tag_b
+        FROM customers c JOIN customer_tags t ON t.customer_id = c.customer_id AND t.as_of = :as_of
+        JOIN json_each(t.tags) a JOIN json_each(t.tags) b ON b.value > a.value""",
 }
+
+
+def _give_tags(store, as_of: str, customer: str, tags) -> None:
+    """Add these tags to the customer's set for the day (a new row if they have none)."""
+    held = json.loads(store.scalar("SELECT tags FROM customer_tags WHERE as_of = ? AND customer_id = ?",
+                                   (as_of, customer)) or "[]")
+    store.execute("INSERT OR REPLACE INTO customer_tags VALUES (?, ?, ?, 't')",
+                  (as_of, customer, json.dumps(sorted(set(held) | set(tags)), ensure_ascii=False)))
 
 
 @pytest.mark.parametrize("sets_per_chunk", [3, reports.TAG_SETS_PER_CHUNK])
@@ -243,24 +253,25 @@ def test_tag_reports_counted_from_tag_sets_equal_the_units_joined_in_sql(home, w
     customer with one tag, one with every tag, one without a segment, and tags of a customer no longer in
     `customers`."""
     store, as_of = home.store, world["as_of"].isoformat()
-    people = [r[0] for r in store.rows("SELECT customer_id FROM customer_tags WHERE as_of = ? GROUP BY customer_id "
+    people = [r[0] for r in store.rows("SELECT customer_id FROM customer_tags WHERE as_of = ? "
                                        "ORDER BY customer_id LIMIT 4", (as_of,))]
-    odd = ["高价值", "Zeta", "a,b", "it's", "zz 客户", "region"]
-    catalogue = odd + [r[0] for r in store.rows("SELECT DISTINCT tag FROM customer_tags WHERE as_of = ?", (as_of,))]
+    odd = ["高价值", "Zeta", "a,b", "it's", 'say "hi"', "zz 客户", "region"]
+    catalogue = odd + [r[0] for r in store.rows("SELECT DISTINCT value FROM customer_tags t, json_each(t.tags) "
+                                                "WHERE as_of = ?", (as_of,))]
     with store.transaction():
-        store.execute("DELETE FROM customer_tags WHERE customer_id = ? AND as_of = ?", (people[0], as_of))
-        store.execute("INSERT INTO customer_tags VALUES (?, ?, '高价值', 't')", (people[0], as_of))
+        store.execute("UPDATE customer_tags SET tags = '[\"高价值\"]' WHERE customer_id = ? AND as_of = ?",
+                      (people[0], as_of))
         store.execute("DELETE FROM customer_segments WHERE customer_id = ? AND as_of = ?", (people[3], as_of))
-        store.executemany("INSERT OR IGNORE INTO customer_tags VALUES (?, ?, ?, 't')",
-                          [(who, as_of, tag) for i, who in enumerate(people[1:]) for tag in catalogue[:2 + 2 * i]]
-                          + [(people[2], as_of, tag) for tag in catalogue]
-                          + [("T-not-a-customer", as_of, tag) for tag in catalogue])
+        for i, who in enumerate(people[1:]):
+            _give_tags(store, as_of, who, catalogue[:2 + 2 * i])
+        for who in (people[2], "T-not-a-customer"):
+            _give_tags(store, as_of, who, catalogue)
     monkeypatch.setattr(reports, "TAG_SETS_PER_CHUNK", sets_per_chunk)
     report = reports.get(name)
     wanted = report_cells.all_groupings(report)
     wanted += [tuple(reversed(group)) for group in wanted if len(group) == 2]
     counted = reports.aggregate_rows(store, report, wanted, {"as_of": as_of})
-    with store.reading_only(report.tables | {"branches", "customer_segments"}, scratch=reports.UNITS):
+    with store.reading_only(report.tables | {"branches", "customer_segments", "json_each"}, scratch=reports.UNITS):
         store.execute(f"CREATE TEMP TABLE {reports.UNITS} AS {_JOINED_UNITS[name]}", {"as_of": as_of})
         try:
             for group in wanted:

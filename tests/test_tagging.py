@@ -1,5 +1,6 @@
 """Tags and lifecycle stages: the shipped rules read, and stored tags match a count made by hand."""
 
+import json
 from datetime import date
 
 import pandas as pd
@@ -84,25 +85,32 @@ def test_cli_run_tags_and_counts(tmp_path, key_file, demo_dir):
     assert "lifecycle:" in counts and "payroll" in counts
 
 
-def test_rows_are_written_in_key_order_and_a_customer_without_a_stage_gets_none(tagged, tmp_path):
+def test_a_customer_s_tags_are_one_row_in_key_order_and_a_customer_without_a_stage_gets_none(tagged, tmp_path):
     rules = tmp_path / "tags.yaml"
     shipped = tagging.SHIPPED.read_text(encoding="utf-8")
     catch_all = "  - {id: mature, zh: 成熟, en: Mature, all: []}\n"
     assert catch_all in shipped
     rules.write_text(shipped.replace(catch_all, ""), encoding="utf-8")
-    written = tagging.build(tagged.store, AS_OF, rules)
-    stored = tagged.store.query("SELECT customer_id, tag FROM customer_tags WHERE as_of = ?", (AS_OF.isoformat(),))
-    assert written == len(stored) > 0
-    # Written in the order of the table's key (as_of, customer_id, tag): one sweep of its B-tree.
+    given = tagging.build(tagged.store, AS_OF, rules)
+    held = {r[0]: json.loads(r[1]) for r in tagged.store.rows(
+        "SELECT customer_id, tags FROM customer_tags WHERE as_of = ?", (AS_OF.isoformat(),))}
+    assert given == sum(len(tags) for tags in held.values()) > 0
+    # What the rules give each customer, counted here from the frame, column by column.
     frame = tagging.customer_frame(tagged.store, AS_OF)
     tagged_frame, stage = tagging.assign(frame, *tagging.load_rules(rules))
-    rows = [(day, customer, tag) for customer, day, tag, _ in
-            tagging._rows_in_key_order(tagged_frame, stage, AS_OF.isoformat(), "stamp")]
-    assert rows == sorted(rows) and len(rows) == written
-    assert sorted(r[1:] for r in rows) == sorted(tuple(r) for r in stored)
-    assert not any(r["tag"] in ("lifecycle:None", "lifecycle:mature") for r in stored)
-    staged = {r["customer_id"] for r in stored if r["tag"].startswith("lifecycle:")}
-    assert 0 < len(staged) < len({r["customer_id"] for r in stored})
+    expected = {}
+    for customer in frame.index:
+        tags = [t for t in tagged_frame.columns if tagged_frame.at[customer, t]]
+        tags += [f"lifecycle:{stage[customer]}"] if isinstance(stage[customer], str) else []
+        if tags:
+            expected[customer] = sorted(tags)
+    assert held == expected
+    # Written in the order of the table's key (as_of, customer_id): one sweep of its B-tree.
+    order = [customer for customer, _ in tagging._tag_sets(tagged_frame, stage)[0]]
+    assert order == sorted(order) == sorted(held)
+    assert not any(t in ("lifecycle:None", "lifecycle:mature") for tags in held.values() for t in tags)
+    staged = {c for c, tags in held.items() if any(t.startswith("lifecycle:") for t in tags)}
+    assert 0 < len(staged) < len(held)
 
 
 def test_lifecycle_flows_start_from_the_latest_earlier_day_with_stages(tagged):
@@ -111,13 +119,14 @@ def test_lifecycle_flows_start_from_the_latest_earlier_day_with_stages(tagged):
     store, day = tagged.store, AS_OF.isoformat()
     someone = store.scalar("SELECT min(customer_id) FROM customer_tags WHERE as_of = ?", (day,))
     with store.transaction():
-        store.execute("INSERT INTO customer_tags VALUES (?, '2025-12-02', 'payroll', 'x')", (someone,))
-        store.execute("INSERT INTO customer_tags VALUES (?, '2026-01-01', 'lifecycle:new', 'x')", (someone,))
+        store.execute("INSERT INTO customer_tags VALUES ('2025-12-02', ?, '[\"payroll\"]', 'x')", (someone,))
+        store.execute("INSERT INTO customer_tags VALUES ('2026-01-01', ?, '[\"lifecycle:new\"]', 'x')", (someone,))
     features.build(store, date(2025, 12, 3), chunk_customers=50, horizon_days=90, inactivity_days=90)
     tagging.build(store, date(2025, 12, 3))
     previous = {r[0] for r in store.rows("SELECT previous_as_of FROM lifecycle_flows WHERE as_of = '2025-12-03'")}
     assert previous == {day}
     moved = sum(r[0] for r in store.rows("SELECT customers FROM lifecycle_flows WHERE as_of = '2025-12-03' "
                                          "AND from_stage != 'none'"))
-    assert moved == store.scalar("SELECT count(*) FROM customer_tags WHERE as_of = ? AND tag LIKE 'lifecycle:%'",
+    assert moved == store.scalar("SELECT count(*) FROM customer_tags t, json_each(t.tags) WHERE as_of = ? "
+                                 "AND value LIKE 'lifecycle:%'",
                                  (day,))

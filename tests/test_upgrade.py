@@ -2,6 +2,7 @@
 transaction; a migration that fails, or a process killed halfway, leaves the home exactly as it was, and the
 release before still opens it."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -129,13 +130,39 @@ def test_the_upgrade_to_date_first_keys_keeps_every_row_and_index(tmp_path, monk
                 add_per_day_rows(store, ["T-b", "T-a", "T-c"], ["2025-02-28", "2025-01-31"])
             before = {t: sorted(map(tuple, store.rows(f"SELECT * FROM {t}"))) for t in BY_DAY}
             indexes = set(store.rows("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'"))
+    with monkeypatch.context() as upgrade:  # to migration 15 alone: 16 regroups the tags (tested below)
+        upgrade.setattr(store_module, "_MIGRATIONS", [m for m in store_module._MIGRATIONS if m[0] <= 15])
+        with Home.open(tmp_path / "home", Credentials(key_file=key)) as opened:
+            store = opened.store
+            assert store.schema_version() == 15 and store.integrity_problems() == []
+            for table in BY_DAY:
+                assert sorted(map(tuple, store.rows(f"SELECT * FROM {table}"))) == before[table]
+                assert _key_of(store, table)[0] == "as_of"
+            assert set(store.rows("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'")) >= {
+                i for i in indexes if not i[0].startswith("sqlite_autoindex")}
+            small = store.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID'")
+            assert {"customer_tags", "customer_segments"} <= {r[0] for r in small}
+
+
+def test_the_upgrade_to_one_row_of_tags_a_customer_keeps_every_tag(tmp_path, monkeypatch):
+    key = key_outside(tmp_path)
+    with monkeypatch.context() as older:  # a home made by the release before migration 16: a row per tag
+        older.setattr(store_module, "_MIGRATIONS", [m for m in store_module._MIGRATIONS if m[0] < 16])
+        with Home.init(tmp_path / "home", Credentials(key_file=key), admin=ADMIN,
+                       admin_password=ADMIN_PASSWORD) as opened:
+            store = opened.store
+            with store.transaction():
+                add_per_day_rows(store, ["T-b", "T-a"], ["2025-02-28", "2025-01-31"])
+                store.executemany("INSERT INTO customer_tags VALUES (?, '2025-01-31', ?, 's')",
+                                  [("T-a", tag) for tag in ("高价值", "lifecycle:new", 'says "hi"', "a\\b", "Zeta")])
+            before = sorted(store.rows("SELECT as_of, customer_id, tag FROM customer_tags"))
     with Home.open(tmp_path / "home", Credentials(key_file=key)) as opened:
         store = opened.store
-        assert store.schema_version() >= 15 and store.integrity_problems() == []
-        for table in BY_DAY:
-            assert sorted(map(tuple, store.rows(f"SELECT * FROM {table}"))) == before[table]
-            assert _key_of(store, table)[0] == "as_of"
-        assert set(store.rows("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'")) >= {
-            i for i in indexes if not i[0].startswith("sqlite_autoindex")}
-        small = store.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID'")
-        assert {"customer_tags", "customer_segments"} <= {r[0] for r in small}
+        assert store.schema_version() == CURRENT and store.integrity_problems() == []
+        rows = store.rows("SELECT as_of, customer_id, tags FROM customer_tags")
+        assert len(rows) == 4 and _key_of(store, "customer_tags") == ["as_of", "customer_id"]
+        held = {(day, customer): json.loads(tags) for day, customer, tags in rows}
+        assert all(tags == sorted(tags) for tags in held.values())  # code-point order, as tagging writes them
+        assert sorted((day, customer, tag) for (day, customer), tags in held.items() for tag in tags) == before
+        assert store.scalar("SELECT count(*) FROM sqlite_master WHERE tbl_name = 'customer_tags' AND type = 'index' "
+                            "AND sql IS NOT NULL") == 0  # the (date, tag) index went with the rows per tag

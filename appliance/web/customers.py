@@ -55,9 +55,9 @@ def record(home, customer: dict, zh: bool) -> dict:
                           "ORDER BY g.as_of DESC LIMIT 1", (cid,))
     names = tag_names(zh)
     tags = [names.get(r[0], r[0]) for r in store.query(
-        f"WITH RECURSIVE {each_day('customer_tags')}, held AS (SELECT t.as_of, t.tag FROM days CROSS JOIN "
-        "customer_tags t ON t.as_of = days.d AND t.customer_id = ?) "
-        "SELECT tag FROM held WHERE as_of = (SELECT max(as_of) FROM held) ORDER BY tag", (cid,))]
+        f"WITH RECURSIVE {each_day('customer_tags')} SELECT value FROM (SELECT t.tags FROM days CROSS JOIN "
+        "customer_tags t ON t.as_of = days.d AND t.customer_id = ? ORDER BY t.as_of DESC LIMIT 1), "
+        "json_each(tags) ORDER BY value", (cid,))]
     return {
         "customer_id": cid,
         "profile": {field: customer[field] for field in PROFILE if customer[field] is not None},

@@ -157,8 +157,8 @@ def test_the_view_shows_a_customers_own_latest_results_when_later_days_leave_the
                 store.execute("INSERT INTO customer_scores SELECT ?, ?, model_sha256, 0.5, 'medium', reasons_zh, "
                               "reasons_en, scored_at FROM customer_scores WHERE customer_id = ? LIMIT 1", (other, day, cid))
                 store.execute("INSERT INTO customer_segments VALUES (?, ?, 99, 'x')", (other, day))
-                store.execute("INSERT INTO customer_tags VALUES (?, ?, 'newer_tag', 'x')", (other, day))
-            store.execute("INSERT INTO customer_tags VALUES (?, '2099-01-31', 'own_later_tag', 'x')", (cid,))
+                store.execute("INSERT INTO customer_tags VALUES (?, ?, '[\"newer_tag\"]', 'x')", (day, other))
+            store.execute("INSERT INTO customer_tags VALUES ('2099-01-31', ?, '[\"own_later_tag\"]', 'x')", (cid,))
             for target, day in (("card", "2098-01-31"), ("card", "2098-02-28"), ("loan", "2098-01-31")):
                 store.execute("INSERT INTO propensity_scores VALUES (?, ?, ?, 'x', 0.25, '[]', '[]', 'x')", (cid, day, target))
         after = record(home, find(store, cid), zh=False)
