@@ -111,9 +111,10 @@ def load_rules(path: Path = SHIPPED) -> tuple[list[Rule], list[Rule]]:
     return parse("tags"), parse("lifecycle")
 
 
-def customer_frame(store: Store, as_of: date) -> pd.DataFrame:
-    """Features as of the date, with the customer's churn score for that date where there is one."""
-    frame = load_features(store, as_of)
+def customer_frame(store: Store, as_of: date, loaded: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Features as of the date (`loaded`, when the caller has them; left as they are), with the customer's
+    churn score for that date where there is one."""
+    frame = load_features(store, as_of) if loaded is None else loaded.copy(deep=False)
     if frame.empty:
         return frame
     scores = store.rows("SELECT customer_id, probability, risk_band FROM customer_scores WHERE as_of = ?",
@@ -134,11 +135,11 @@ def assign(frame: pd.DataFrame, tags: list[Rule], lifecycle: list[Rule]) -> tupl
     return tagged, stage
 
 
-def build(store: Store, as_of: date, rules_path: Path = SHIPPED) -> int:
-    """Tag every customer with features as of the date; that date's tags are replaced whole. Returns how
-    many tags and stages were given."""
+def build(store: Store, as_of: date, rules_path: Path = SHIPPED, loaded: pd.DataFrame | None = None) -> int:
+    """Tag every customer with features as of the date (`loaded`, when the caller has them); that date's tags
+    are replaced whole. Returns how many tags and stages were given."""
     tags, lifecycle = load_rules(rules_path)
-    frame = customer_frame(store, as_of)
+    frame = customer_frame(store, as_of, loaded)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with store.transaction():
         for table in ("customer_tags", "tag_overlaps", "lifecycle_flows"):

@@ -130,3 +130,17 @@ def test_lifecycle_flows_start_from_the_latest_earlier_day_with_stages(tagged):
     assert moved == store.scalar("SELECT count(*) FROM customer_tags t, json_each(t.tags) WHERE as_of = ? "
                                  "AND value LIKE 'lifecycle:%'",
                                  (day,))
+
+
+def test_tags_from_features_the_caller_loaded_equal_tags_read_afresh_and_leave_the_frame_as_it_was(tagged):
+    store, day = tagged.store, AS_OF.isoformat()
+    afresh = store.rows("SELECT customer_id, tags FROM customer_tags WHERE as_of = ? ORDER BY customer_id", (day,))
+    loaded = features.load(store, AS_OF)
+    columns = list(loaded.columns)
+    tagging.build(store, AS_OF, loaded=loaded)
+    assert list(loaded.columns) == columns  # the nightly hands the same frame to scoring first
+    assert store.rows("SELECT customer_id, tags FROM customer_tags WHERE as_of = ? ORDER BY customer_id",
+                      (day,)) == afresh
+    tagging.build(store, AS_OF, loaded=loaded.assign(recency_days=1000.0))  # the frame given is the one read
+    assert all("dormant_180" in json.loads(r[0]) for r in store.rows("SELECT tags FROM customer_tags WHERE as_of = ?",
+                                                                      (day,)))
