@@ -610,6 +610,17 @@ BY_DAY = tuple(_KEYS_BEFORE_15)
 _SMALL_ROWS = {"customer_segments", "customer_tags"}  # stored in the key's own B-tree (WITHOUT ROWID)
 
 
+def _drop_per_day(store: Store, table: str) -> None:
+    """Drop a table of per-day rows keyed date first after emptying it a day at a time. Dropped whole, with secure_delete on
+    (SQLCipher's default, kept so that deleted rows leave nothing behind), every freed page was held in
+    memory until the end of the transaction: 0.9 GB for 4 million tag rows, some 10 GB at a million
+    customers. Emptied by days, memory stays flat."""
+    days = [r[0] for r in store.rows(f"WITH RECURSIVE {each_day(table)} SELECT d FROM days WHERE d IS NOT NULL")]
+    for day in days:
+        store.execute(f"DELETE FROM {table} WHERE as_of = ?", (day,))
+    store.execute(f"DROP TABLE {table}")
+
+
 def each_day(table: str) -> str:
     """A recursive CTE `days(d)` naming the distinct dates of a table keyed date first, newest first, one
     seek of the key each: a customer's rows across days are then found by (date, customer) lookups, not by
@@ -649,7 +660,7 @@ def _tag_sets(store: Store) -> None:
         PRIMARY KEY (as_of, customer_id)) WITHOUT ROWID;
     INSERT INTO customer_tag_sets
         SELECT as_of, customer_id, json_group_array(tag ORDER BY tag), max(tagged_at)
-        FROM customer_tags GROUP BY as_of, customer_id;
-    DROP TABLE customer_tags;
-    ALTER TABLE customer_tag_sets RENAME TO customer_tags
+        FROM customer_tags GROUP BY as_of, customer_id
     """)
+    _drop_per_day(store, "customer_tags")
+    store.execute("ALTER TABLE customer_tag_sets RENAME TO customer_tags")
