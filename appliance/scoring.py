@@ -87,8 +87,10 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
             monitor.add("churn_probability" if "churn_probability" in model.card.get("reference", {}) else
                         "probability", probabilities)
             reasons = model.reasons(x, probabilities=probabilities, cut_offs=cut_offs)
+            # Most customers are in the low band and given no reasons: "[]" without encoding it (1.8 million
+            # json.dumps calls, 4.7 s, at a million customers).
             texts = [(json.dumps([r.text("zh") for r in rs], ensure_ascii=False), json.dumps([r.text("en") for r in rs]))
-                     for rs in reasons]
+                     if rs else ("[]", "[]") for rs in reasons]
             if churn:
                 store.executemany(
                     "INSERT INTO customer_scores VALUES (?,?,?,?,?,?,?,?)",
