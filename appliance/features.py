@@ -248,14 +248,17 @@ INCREMENTAL_DOC = """## Incremental nightly runs
 A nightly run's features differ from the night before only for some customers:
 - customers whose rows a batch wrote since that run;
 - customers with a transaction, app event or complaint whose age crosses one of the windows' edges between the
-  two dates (0, 90, 180, 360, 365 or 730 days for transactions; 0 and 90 for events; 0 and 365 for complaints);
+  two dates (90, 180, 360 or 365 days for transactions, and 0 and 730, where they enter and leave the two
+  years read; 0 and 90 for events; 0 and 365 for complaints);
 - customers with an account or a holding that opened or closed between the two dates;
 - customers who joined or closed in between, or have no row from the night before.
 
-These customers are recomputed; band boundaries are taken a day wider on each side than needed. Every other
-customer's row is the previous run's, carried in SQL. Their day counts (recency, days since the last event or
-complaint) grow by the days that passed, and so does their tenure when it counts from a join date. Nothing
-else of theirs can have changed:
+These customers are recomputed. A transaction's age is floored to whole days, so on consecutive nights the
+rows that cross an edge are those of one day, taken exactly (up to the first second after the midnight that
+ends it); for events, complaints, accounts and holdings the bands are a day wider on each side than needed.
+Every other customer's row is the previous run's, carried in SQL. Their day counts (recency, days since the
+last event or complaint) grow by the days that passed, and so does their tenure when it counts from a join
+date. Nothing else of theirs can have changed:
 - no row of theirs changed;
 - none of their rows crossed an edge;
 - the year is the same, so their age is too;
@@ -283,10 +286,12 @@ compute them, `features.workers` of them, by default one per core. Each worker r
 connection, which WAL allows while the run's write transaction is open. The run writes the rows in order,
 with at most one chunk per worker waiting, so memory is bounded by the chunk size, not the bank's size.
 """  # in docs/features.md
-# Ages (in days) where a transaction, event or complaint enters or leaves one of the windows above: between
-# two runs, a customer with one near such an age is recomputed; every other customer's features follow from
-# the previous run's by the passing of days alone.
-TX_BOUNDARIES = (0, 90, 180, 360, 365, 730)
+# Ages (in whole days, floored) where a transaction leaves one of the windows above (`age <= k`), and how
+# many days back transactions are read from: between two runs, a customer with a transaction crossing one is
+# recomputed; every other customer's features follow from the previous run's by the passing of days alone.
+TX_WINDOW_EDGES = (90, 180, 360, 365)  # and 730, which every row read is within: see TX_READ_DAYS
+TX_READ_DAYS = 730
+# The same for events and complaints, which are counted by date: ages where one enters or leaves a window.
 EVENT_BOUNDARIES = (0, 90)
 COMPLAINT_BOUNDARIES = (0, 365)
 MAX_GAP_DAYS = 7  # beyond a week since the last run, the boundary bands grow: rebuild
@@ -314,17 +319,33 @@ def _changed_customers(store: Store, last_batch: int) -> set[str]:
     return found
 
 
+def _tx_bands(previous: date, as_of: date) -> list[tuple[str, str]]:
+    """[low, high) ranges of `booked_at` (stored as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS) holding every
+    transaction whose place in some window changes between the runs on `previous` (P) and `as_of` (D).
+    - A window `age <= k` holds a row booked at t while D - t < k + 1 days (the age is floored), so rows with
+      t in (P - k - 1, D - k - 1] leave it: from the date P - k - 1 to the first second of the date D - k - 1
+      (either spelling of that midnight sorts before it).
+    - Rows are read from the date D - 730 (TX_READ_DAYS) and before the date D: those dated from P - 730 to
+      before D - 730 leave the read, those dated from P to before D enter it.
+    For consecutive nights that is one day per edge; it was three (a day more on each side), which put a third
+    of a million customers' recomputation on a night at a million."""
+    def day(moment: date, back: int) -> str:
+        return (moment - timedelta(days=back)).isoformat()
+
+    return [(day(previous, k + 1), f"{day(as_of, k + 1)}T00:00:01") for k in TX_WINDOW_EDGES] + [
+        (day(previous, TX_READ_DAYS), day(as_of, TX_READ_DAYS)), (previous.isoformat(), as_of.isoformat())]
+
+
 def _near_boundaries(store: Store, previous: date, as_of: date, horizon_days: int) -> set[str]:
-    """Customers with something that crosses a window's edge between the two as-of dates. An age in days is
-    floored, so a row at any time of day D - k - 1 may cross the edge k on the way from one run to the next;
-    the band takes a day more on each side than the crossing needs (one extra day costs a few recomputed
-    customers; a missing one would be wrong)."""
+    """Customers with something that crosses a window's edge between the two as-of dates. Transactions: the
+    exact bands of `_tx_bands`. Events and complaints, counted by date: a day more on each side than the
+    crossing needs."""
     def bands(boundaries):
         return [((previous - timedelta(days=k + 1)).isoformat(), (as_of - timedelta(days=k - 1)).isoformat())
                 for k in boundaries]
 
     found: set[str] = set()
-    for low, high in bands(TX_BOUNDARIES):
+    for low, high in _tx_bands(previous, as_of):
         found |= {r[0] for r in store.rows(
             "SELECT coalesce(t.customer_id, a.customer_id) FROM transactions t LEFT JOIN accounts a "
             "ON t.customer_id IS NULL AND a.account_id = t.account_id WHERE t.booked_at >= ? AND t.booked_at < ?",
