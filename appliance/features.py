@@ -255,7 +255,8 @@ A nightly run's features differ from the night before only for some customers:
 
 These customers are recomputed. A transaction's age is floored to whole days, so on consecutive nights the
 rows that cross an edge are those of one day, taken exactly (up to the first second after the midnight that
-ends it); for events, complaints, accounts and holdings the bands are a day wider on each side than needed.
+ends it). Events and complaints are counted by date: those of one day cross each edge. For accounts and
+holdings the bands are two days wider on each side than needed.
 Every other customer's row is the previous run's, carried in SQL. Their day counts (recency, days since the
 last event or complaint) grow by the days that passed, and so does their tenure when it counts from a join
 date. Nothing else of theirs can have changed:
@@ -291,7 +292,8 @@ with at most one chunk per worker waiting, so memory is bounded by the chunk siz
 # recomputed; every other customer's features follow from the previous run's by the passing of days alone.
 TX_WINDOW_EDGES = (90, 180, 360, 365)  # and 730, which every row read is within: see TX_READ_DAYS
 TX_READ_DAYS = 730
-# The same for events and complaints, which are counted by date: ages where one enters or leaves a window.
+# Events and complaints are counted by date (read before the date D, recent from the date D - k): the days
+# back where one enters or leaves a window.
 EVENT_BOUNDARIES = (0, 90)
 COMPLAINT_BOUNDARIES = (0, 365)
 MAX_GAP_DAYS = 7  # beyond a week since the last run, the boundary bands grow: rebuild
@@ -338,10 +340,11 @@ def _tx_bands(previous: date, as_of: date) -> list[tuple[str, str]]:
 
 def _near_boundaries(store: Store, previous: date, as_of: date, horizon_days: int) -> set[str]:
     """Customers with something that crosses a window's edge between the two as-of dates. Transactions: the
-    exact bands of `_tx_bands`. Events and complaints, counted by date: a day more on each side than the
-    crossing needs."""
+    exact bands of `_tx_bands`. Events and complaints are counted by date, so those dated from P - k to
+    before D - k cross the edge k (from P to before D enter the read). They were a day wider on each side:
+    on a night at a million customers, 85,476 customers recomputed for the app events of six days, not two."""
     def bands(boundaries):
-        return [((previous - timedelta(days=k + 1)).isoformat(), (as_of - timedelta(days=k - 1)).isoformat())
+        return [((previous - timedelta(days=k)).isoformat(), (as_of - timedelta(days=k)).isoformat())
                 for k in boundaries]
 
     found: set[str] = set()

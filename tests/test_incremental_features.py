@@ -127,10 +127,14 @@ def test_a_long_gap_or_a_purge_falls_back_to_a_full_rebuild(loaded):
     assert home.store.scalar("SELECT mode FROM feature_runs ORDER BY as_of DESC LIMIT 1") == "incremental"
 
 
-def _moves(booked: datetime, before: date, after: date) -> bool:
-    """Whether a transaction booked then counts differently in the features on the two dates: read or not
-    (the two years before the date) and, if read, inside or outside each window (`age <= k`, whole days)."""
+def _moves(table: str, booked: datetime, before: date, after: date) -> bool:
+    """Whether a row dated then counts differently in the features on the two dates. A transaction: read or
+    not (the two years before the date) and, if read, inside or outside each window (`age <= k`, whole days).
+    An event or complaint: read or not (before the date), recent or not (from the date k days back)."""
     def place(day: date) -> tuple:
+        if table != "transactions":
+            recent = {"digital_events": 90, "interactions": 365}[table]
+            return booked.date() < day, day - timedelta(days=recent) <= booked.date() < day
         read = day - timedelta(days=features.TX_READ_DAYS) <= booked.date() < day
         age = (datetime.combine(day, time()) - booked).days
         return (read, *(read and age <= k for k in (*features.TX_WINDOW_EDGES, 730)))
@@ -138,35 +142,46 @@ def _moves(booked: datetime, before: date, after: date) -> bool:
     return place(before) != place(after)
 
 
-def test_a_transaction_at_any_moment_near_a_window_edge_is_recomputed_when_it_crosses(loaded, tmp_path):
-    """Probe customers with one transaction each and nothing else, at every spelling and time of day around
-    each window's edge, then nights one and two days apart: every probe whose transaction crosses an edge is
-    in the plan, no other probe is but for the band's own margin (its first and last midnight), and the
-    incremental features equal a full rebuild."""
+def test_a_row_at_any_moment_near_a_window_edge_is_recomputed_when_it_crosses(loaded, tmp_path):
+    """Probe customers with one transaction, app event or complaint each and nothing else, at every spelling
+    and time of day around each window's edge, then nights one and two days apart: every probe whose row
+    crosses an edge is in the plan, no other probe is but for a transaction band's own margin (its first and
+    last midnight), and the incremental features equal a full rebuild."""
     store = loaded.store
     first = date.fromisoformat(store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(days=1)
     nights = [first, first + timedelta(days=1), first + timedelta(days=3)]
     probes = []
-    for k in (0, 90, 180, 360, 365, 730):
-        for shift in range(-4, 3):
-            day = nights[1] - timedelta(days=k + 1 + shift)
-            probes += [day.isoformat(), f"{day}T00:00:00", f"{day}T00:00:01", f"{day}T13:30:00", f"{day}T23:59:59"]
+    for table, edges in (("transactions", (0, 90, 180, 360, 365, 730)), ("digital_events", (0, 90)),
+                         ("interactions", (0, 365))):
+        for k in edges:
+            for shift in range(-4, 3):
+                day = nights[1] - timedelta(days=k + 1 + shift)
+                probes += [(table, when) for when in (day.isoformat(), f"{day}T00:00:00", f"{day}T00:00:01",
+                                                      f"{day}T13:30:00", f"{day}T23:59:59")]
     customers = [f"T-probe-{i:03d}" for i in range(len(probes))]
     with store.transaction():
         batch = store.scalar("SELECT max(batch_id) FROM ingest_batches")
         store.executemany("INSERT INTO customers (customer_id, joined_on, status, source, batch_id) "
                           "VALUES (?, '2015-06-01', 'active', 'demo', ?)", [(c, batch) for c in customers])
-        store.executemany("INSERT INTO transactions (transaction_id, customer_id, booked_at, amount, direction, "
-                          "balance_after, channel, category, source, batch_id) VALUES "
-                          "(?, ?, ?, 100.0, 'debit', 900.0, 'app', 'transfer_out', 'demo', ?)",
-                          [(f"PROBE-{c}", c, when, batch) for c, when in zip(customers, probes)])
+        for table, sql in (
+                ("transactions", "INSERT INTO transactions (transaction_id, customer_id, booked_at, amount, direction, "
+                                 "balance_after, channel, category, source, batch_id) VALUES "
+                                 "(?, ?, ?, 100.0, 'debit', 900.0, 'app', 'transfer_out', 'demo', ?)"),
+                ("digital_events", "INSERT INTO digital_events (event_id, customer_id, occurred_at, channel, "
+                                   "event_type, source, batch_id) VALUES (?, ?, ?, 'app', 'login', 'demo', ?)"),
+                ("interactions", "INSERT INTO interactions (interaction_id, customer_id, occurred_at, kind, source, "
+                                 "batch_id) VALUES (?, ?, ?, 'complaint', 'demo', ?)")):
+            store.executemany(sql, [(f"PROBE-{c}", c, when, batch) for c, (kind, when) in zip(customers, probes)
+                                    if kind == table])
     _build(store, nights[0], full=True)
     for before, after in zip(nights, nights[1:]):
         plan = features._plan(store, after, HORIZON, INACTIVITY)
         assert plan is not None
-        crossing = {c for c, when in zip(customers, probes) if _moves(datetime.fromisoformat(when), before, after)}
-        margin = {c for c, when in zip(customers, probes) if when[10:] in ("", "T00:00:00")}
-        assert len(crossing) >= 30 and crossing <= plan.recompute, \
+        crossing = {c for c, (table, when) in zip(customers, probes)
+                    if _moves(table, datetime.fromisoformat(when), before, after)}
+        margin = {c for c, (table, when) in zip(customers, probes)
+                  if table == "transactions" and when[10:] in ("", "T00:00:00")}
+        assert len(crossing) >= 50 and crossing <= plan.recompute, \
             sorted(probes[customers.index(c)] for c in crossing - plan.recompute)
         assert plan.recompute & set(customers) <= crossing | margin, \
             sorted(probes[customers.index(c)] for c in plan.recompute & set(customers) - crossing)
