@@ -82,14 +82,19 @@ def _days(later: pd.Series, moment: pd.Timestamp) -> pd.Series:
     return (moment - later).dt.days
 
 
+_CUSTOMER_COLUMNS = ("customer_id", "joined_on", "closed_on", "status", "birth_year", "age", "gender", "region",
+                     "tenure_years", "credit_score", "income", "total_balance", "product_count", "has_credit_card",
+                     "is_active", "churn_label")
+
+
 def _customers(store: Store, as_of: date) -> pd.DataFrame:
-    """Customers still with the bank on the as-of date."""
-    rows = store.query("SELECT customer_id, joined_on, closed_on, status, birth_year, age, gender, region, tenure_years, "
-                       "credit_score, income, total_balance, product_count, has_credit_card, is_active, churn_label "
-                       "FROM customers WHERE (joined_on IS NULL OR joined_on < ?) "
-                       "AND (closed_on IS NULL OR closed_on >= ?) ORDER BY customer_id",
-                       (as_of.isoformat(), as_of.isoformat()))
-    return pd.DataFrame([dict(r) for r in rows])
+    """Customers still with the bank on the as-of date, in customer order. Sorted here, not by SQL: ordered
+    by customer_id, SQLite walks the key's index and fetches each row from its place in the table (7.9 s at
+    a million customers, against 1.9 s for the table read in its own order)."""
+    rows = store.rows(f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM customers WHERE (joined_on IS NULL OR joined_on < ?) "
+                      "AND (closed_on IS NULL OR closed_on >= ?)", (as_of.isoformat(), as_of.isoformat()))
+    frame = pd.DataFrame.from_records(rows, columns=list(_CUSTOMER_COLUMNS))
+    return frame.sort_values("customer_id", kind="stable", ignore_index=True)
 
 
 def _transactions(store: Store, customers: list[str], since: date, until: date) -> pd.DataFrame:
@@ -390,29 +395,33 @@ def _plan(store: Store, as_of: date, horizon_days: int, inactivity_days: int) ->
                 | _near_boundaries(store, previous, as_of, horizon_days))
 
 
-def _carry(store: Store, as_of: date, plan: Plan, stamp: str) -> int:
+def _carry(store: Store, as_of: date, plan: Plan, stamp: str, everyone: pd.DataFrame) -> int:
     """Features of the customers nothing happened to, in SQL: the previous run's rows with the day counts
     and the tenure grown by the days that passed. Everything else about them is unchanged: no row of theirs
     changed, nothing of theirs crossed a window's edge, the year (their age) is the same, and their label is
-    the source's as before (behaviour labels are not knowable yet, see _plan)."""
+    the source's as before (behaviour labels are not knowable yet, see _plan). The customers carried, and
+    whether their tenure counts from a join date, come from `everyone` (still with the bank on the date):
+    joined to the customers table instead, each row was a lookup at a random place in it."""
     gap, day = (as_of - plan.previous).days, as_of.isoformat()
-    store.execute("CREATE TEMP TABLE IF NOT EXISTS recompute (customer_id TEXT PRIMARY KEY)")
-    store.execute("DELETE FROM temp.recompute")
-    store.executemany("INSERT INTO temp.recompute VALUES (?)", ((c,) for c in plan.recompute))
-    grown = {name: f"CASE WHEN f.{name} = {NONE_DAYS} THEN f.{name} ELSE f.{name} + :gap END" for name in DAY_COUNTS}
     # Tenure counts from the join date when there is one (ingest stores dates as YYYY-MM-DD), else it is the
     # source's tenure in years and does not grow.
-    grown["tenure_days"] = ("CASE WHEN c.joined_on GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' "
-                            "THEN f.tenure_days + :gap ELSE f.tenure_days END")
+    dated = everyone["joined_on"].str.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fillna(False).astype(bool)
+    carried = ~everyone["customer_id"].isin(plan.recompute)
+    store.execute("CREATE TEMP TABLE IF NOT EXISTS carried (customer_id TEXT PRIMARY KEY, dated INTEGER NOT NULL) "
+                  "WITHOUT ROWID")
+    store.execute("DELETE FROM temp.carried")
+    store.executemany("INSERT INTO temp.carried VALUES (?, ?)",
+                      zip(everyone["customer_id"][carried], dated[carried].astype(int).tolist()))
+    grown = {name: f"CASE WHEN f.{name} = {NONE_DAYS} THEN f.{name} ELSE f.{name} + :gap END" for name in DAY_COUNTS}
+    grown["tenure_days"] = "CASE WHEN k.dated THEN f.tenure_days + :gap ELSE f.tenure_days END"
     values = ", ".join(grown.get(name, f"f.{name}") for name in FEATURE_NAMES)
-    return store.execute(
+    written = store.execute(
         f"INSERT INTO customer_features (customer_id, as_of, {', '.join(FEATURE_NAMES)}, churn_label, computed_at) "
-        f"SELECT f.customer_id, :day, {values}, f.churn_label, :stamp FROM customer_features f "
-        "JOIN customers c ON c.customer_id = f.customer_id "
-        "WHERE f.as_of = :previous AND (c.joined_on IS NULL OR c.joined_on < :day) "
-        "AND (c.closed_on IS NULL OR c.closed_on >= :day) "
-        "AND f.customer_id NOT IN (SELECT customer_id FROM temp.recompute)",
+        f"SELECT f.customer_id, :day, {values}, f.churn_label, :stamp FROM temp.carried k "
+        "CROSS JOIN customer_features f ON f.as_of = :previous AND f.customer_id = k.customer_id",
         {"gap": gap, "day": day, "previous": plan.previous.isoformat(), "stamp": stamp}).rowcount
+    store.execute("DELETE FROM temp.carried")
+    return written
 
 
 # Parallel chunks ----------------------------------------------------------------------------------------
@@ -481,7 +490,7 @@ def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int,
             for rows in _computed(store, as_of, redo, chunk_customers, horizon_days, inactivity_days, workers, key):
                 recomputed += write(rows)
             if plan is not None:
-                written += _carry(store, as_of, plan, stamp)
+                written += _carry(store, as_of, plan, stamp, everyone)
         written += recomputed
         store.execute("INSERT OR REPLACE INTO feature_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                       (day, "full" if plan is None else "incremental",
