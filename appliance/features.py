@@ -411,7 +411,7 @@ def _carry(store: Store, as_of: date, plan: Plan, stamp: str, everyone: pd.DataF
                   "WITHOUT ROWID")
     store.execute("DELETE FROM temp.carried")
     store.executemany("INSERT INTO temp.carried VALUES (?, ?)",
-                      zip(everyone["customer_id"][carried], dated[carried].astype(int).tolist()))
+                      zip(everyone["customer_id"][carried].tolist(), dated[carried].astype(int).tolist()))
     grown = {name: f"CASE WHEN f.{name} = {NONE_DAYS} THEN f.{name} ELSE f.{name} + :gap END" for name in DAY_COUNTS}
     grown["tenure_days"] = "CASE WHEN k.dated THEN f.tenure_days + :gap ELSE f.tenure_days END"
     values = ", ".join(grown.get(name, f"f.{name}") for name in FEATURE_NAMES)
