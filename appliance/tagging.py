@@ -2,10 +2,10 @@
 
 Conditions are `name op value` over a customer's features and scores; they are parsed, never evaluated as
 code. A missing value (no credit score in this source, say) makes a condition false. A customer's tags (and
-stage, as `lifecycle:<id>`) for an as-of date are one row of `customer_tags`, a JSON array (replaced whole
-per date); they join erasure. Counts, pairwise overlaps
-and the lifecycle flow since the previous run are worked out once when tags are built (`tag_overlaps`,
-`lifecycle_flows`), so that reading them costs the same at a million customers as at a thousand.
+stage, as `lifecycle:<id>`) for an as-of date are one row of `customer_tags`, a JSON array (replaced whole per
+date); they join erasure. Counts, pairwise overlaps and the lifecycle flow since the previous run are worked
+out once when tags are built (`tag_overlaps`, `lifecycle_flows`), so that reading them costs the same at a
+million customers as at a thousand.
 """
 
 import json
@@ -157,7 +157,7 @@ def build(store: Store, as_of: date, rules_path: Path = SHIPPED, loaded: pd.Data
 def _tag_sets(tagged: pd.DataFrame, stage: pd.Series) -> tuple[Iterator[tuple[str, str]], int]:
     """(customer, JSON array of the tags and `lifecycle:<stage>` they hold) for each customer holding any, in
     customer order (the table's key after the date: one sweep of its B-tree); and how many are given in all.
-    Customers share few distinct sets, so each set is written as JSON once."""
+    Each distinct set is written as JSON once, for every customer holding it."""
     names = np.array([*tagged.columns, *(f"lifecycle:{v}" for v in sorted(stage.dropna().unique()))], dtype=object)
     position = {name: i for i, name in enumerate(names)}
     held = np.zeros((len(tagged), len(names)), dtype=bool)
@@ -173,6 +173,9 @@ def _tag_sets(tagged: pd.DataFrame, stage: pd.Series) -> tuple[Iterator[tuple[st
     customers, anything = tagged.index.to_numpy(), held.any(axis=1)
     sets = ((customers[i], texts[which[i]]) for i in np.flatnonzero(anything))  # the frame is in customer order
     return sets, int(held.sum())
+
+
+_STAGE = "value >= 'lifecycle:' AND value < 'lifecycle;'"  # a stage among a customer's tags
 
 
 def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series) -> None:
@@ -200,9 +203,6 @@ def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series)
     flows = moves.groupby(["from", "to"]).size()
     store.executemany("INSERT INTO lifecycle_flows VALUES (?,?,?,?,?)",
                       [(as_of, previous, a, b, int(n)) for (a, b), n in flows.items()])
-
-
-_STAGE = "value >= 'lifecycle:' AND value < 'lifecycle;'"  # a stage among a customer's tags
 
 
 def holding(alias: str = "t") -> str:
