@@ -159,8 +159,7 @@ def _months(store, params) -> int:
 
 
 def _tag_catalogue_size(store, params) -> int:
-    return max(1, store.scalar("SELECT count(*) FROM tag_overlaps WHERE as_of = ? AND first = second",
-                               (params["as_of"],)))
+    return max(1, len(_tag_sizes(store, params)))
 
 
 # Both tag reports count each customer's set of tags (a row of customer_tags, a JSON array), not rows of

@@ -151,24 +151,21 @@ def summarise_risk(store: Store, as_of: date) -> None:
         # Each customer's branch, read in the table's own order and handed over in customer order: joined to
         # customers, each score looked its customer up at a random place in the table (7 s of 10 at a million).
         branches = sorted(store.rows("SELECT customer_id, coalesce(branch, '') FROM customers"))
-        store.execute("CREATE TEMP TABLE IF NOT EXISTS branch_of (customer_id TEXT PRIMARY KEY, branch TEXT NOT NULL) "
-                      "WITHOUT ROWID")
-        store.execute("DELETE FROM temp.branch_of")
-        store.executemany("INSERT INTO temp.branch_of VALUES (?, ?)", branches)
-        del branches
-        store.execute("INSERT INTO risk_ranks SELECT s.as_of, c.branch, coalesce(g.segment, -1), "
-                      "CASE WHEN f.balance_now >= ? THEN 'high' WHEN f.balance_now >= ? THEN 'medium' ELSE 'low' END, "
-                      # The day's scores in their key's order (date, customer), not the planner's choice of
-                      # the covering risk-order index: the segment and feature lookups then walk their tables
-                      # in the same order (1.3 s against 17.5 s at a million customers).
-                      "s.probability, s.customer_id FROM customer_scores s "
-                      "INDEXED BY sqlite_autoindex_customer_scores_1 CROSS JOIN temp.branch_of c ON c.customer_id = "
-                      "s.customer_id LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = "
-                      "s.as_of LEFT JOIN customer_features f ON f.customer_id = s.customer_id AND f.as_of = s.as_of "
-                      # Sorted into risk_ranks' key order: unsorted, every row landed at a random place in the
-                      # day's B-tree (56 s of the scoring's 148 at a million customers).
-                      "WHERE s.as_of = ? ORDER BY 1, 2, 3, 5 DESC, 6", (high, medium, day))
-        store.execute("DELETE FROM temp.branch_of")
+        with store.keyed_rows("branch_of", ("customer_id TEXT", "branch TEXT NOT NULL"), branches) as table:
+            del branches
+            store.execute("INSERT INTO risk_ranks SELECT s.as_of, c.branch, coalesce(g.segment, -1), "
+                          "CASE WHEN f.balance_now >= ? THEN 'high' WHEN f.balance_now >= ? THEN 'medium' ELSE 'low' "
+                          # The day's scores in their key's order (date, customer), not the planner's choice of
+                          # the covering risk-order index: the segment and feature lookups then walk their
+                          # tables in the same order (1.3 s against 17.5 s at a million customers).
+                          "END, s.probability, s.customer_id FROM customer_scores s "
+                          f"INDEXED BY sqlite_autoindex_customer_scores_1 CROSS JOIN {table} c ON c.customer_id = "
+                          "s.customer_id LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = "
+                          "s.as_of LEFT JOIN customer_features f ON f.customer_id = s.customer_id "
+                          "AND f.as_of = s.as_of "
+                          # Sorted into risk_ranks' key order: unsorted, every row landed at a random place in the
+                          # day's B-tree (56 s of the scoring's 148 at a million customers).
+                          "WHERE s.as_of = ? ORDER BY 1, 2, 3, 5 DESC, 6", (high, medium, day))
 
 
 def assign_segments(store: Store, model: Model, as_of: date, loaded=None) -> list[dict]:

@@ -173,6 +173,21 @@ class Store:
         return None if row is None else row[0]
 
     @contextmanager
+    def keyed_rows(self, name: str, columns: Sequence[str], rows: Iterable[Sequence]) -> Iterator[str]:
+        """These rows in a temporary table (`temp.<name>`, keyed by its first column) for the block, to join
+        in key order where a join to a stored table would look each row up at a random place in it. Emptied
+        after the block: temporary tables live in memory (temp_store)."""
+        key = columns[0].split()[0]
+        self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({', '.join(columns)}, PRIMARY KEY ({key})) "
+                     "WITHOUT ROWID")
+        self.execute(f"DELETE FROM temp.{name}")
+        self.executemany(f"INSERT INTO temp.{name} VALUES ({', '.join('?' * len(columns))})", rows)
+        try:
+            yield f"temp.{name}"
+        finally:
+            self.execute(f"DELETE FROM temp.{name}")
+
+    @contextmanager
     def reading_only(self, tables: Iterable[str], scratch: str | None = None) -> Iterator["Store"]:
         """Within the block this connection may read only `tables` and write nothing (SQLite's authorizer
         refuses the statement), so code that must never see the vault provably cannot. `scratch` names one
@@ -611,10 +626,10 @@ _SMALL_ROWS = {"customer_segments", "customer_tags"}  # stored in the key's own 
 
 
 def _drop_per_day(store: Store, table: str) -> None:
-    """Drop a table of per-day rows keyed date first after emptying it a day at a time. Dropped whole, with secure_delete on
-    (SQLCipher's default, kept so that deleted rows leave nothing behind), every freed page was held in
-    memory until the end of the transaction: 0.9 GB for 4 million tag rows, some 10 GB at a million
-    customers. Emptied by days, memory stays flat."""
+    """Drop a table of per-day rows keyed date first after emptying it a day at a time. Dropped whole, with
+    secure_delete on (SQLCipher's default, kept so that deleted rows leave nothing behind), every freed page
+    was held in memory until the end of the transaction: 0.9 GB for 4 million tag rows, some 10 GB at a
+    million customers. Emptied by days, memory stays flat."""
     days = [r[0] for r in store.rows(f"WITH RECURSIVE {each_day(table)} SELECT d FROM days WHERE d IS NOT NULL")]
     for day in days:
         store.execute(f"DELETE FROM {table} WHERE as_of = ?", (day,))
