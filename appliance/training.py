@@ -497,6 +497,10 @@ def train_segments(frame: pd.DataFrame, *, k: int | None, window: dict, out_dir:
     if len(names) < 2:
         raise TrainingError("too few features with information to form segments")
     x = design(frame, names, {}, transforms)
+    # Rows in the order of their values, not of their keyed customer ids: KMeans and the resamples depend on
+    # row order, so the same customers under another bank's key would get other segments and another
+    # stability (measured on 200 churn customers: mean ARI 0.72 to 1.0 at 3 segments, by key).
+    x = np.ascontiguousarray(x[np.lexsort(x.T[::-1])])
     tried = {}
     for candidate in ([k] if k else range(3, 9)):
         if len(frame) < 10 * candidate:
@@ -517,12 +521,12 @@ def train_segments(frame: pd.DataFrame, *, k: int | None, window: dict, out_dir:
                             f"{stability['mean_ari']:.2f} over {STABILITY_REFITS} refits, under the floor "
                             f"{min_stability:g} (setting segments.min_stability); ask for fewer, or --force")
     pipeline = _segment_pipeline(chosen).fit(x)
-    labels = pipeline.predict(x)
+    labels = pipeline.predict(design(frame, names, {}, transforms))
     onnx_bytes = convert(pipeline, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
     return _write_model("segments", onnx_bytes, {
         "features": names, "transforms": transforms, "k": chosen, "typical": _typical(frame, names),
         "training": {"source": source, "rows": int(len(frame)), **window,
-                     "data_sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()},
+                     "data_sha256": hashlib.sha256(x.tobytes()).hexdigest()},
         "model": f"signed log1p on money and counts + SimpleImputer(median) + MinMaxScaler + KMeans(k={chosen}, "
                  "n_init=10)",
         "profiles": segment_profiles(frame, labels),
