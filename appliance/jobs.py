@@ -92,28 +92,30 @@ def build_features(home, as_of: date, full: bool = False) -> int:
                           workers=settings["features.workers"] or usable_cores(), key=home.keyring.data_key)
 
 
-def score_customers(home, as_of: date, actor: Actor, loaded=None) -> tuple[int, dict, list[dict]]:
+def score_customers(home, as_of: date, actor: Actor, loaded=None, scored: list | None = None
+                    ) -> tuple[int, dict, list[dict]]:
     """Churn scores with the current model of each scope (a customer is scored by the model of its own source
     where there is one, else by a model for all), propensity scores for each target, and segments where a
     segments model exists; each model run in the audit log, drift measured per model. Returns (customers
     given churn scores, the drift summaries by model, segment profiles). `loaded`: the day's features, when
-    the caller has them."""
+    the caller has them; `scored`: a list that collects the churn scores written (`scoring.day_scores`)."""
     from appliance import features
     from appliance.models import Model
-    from appliance.scoring import (assign_segments, by_narrowest_scope, current_card, current_cards, score,
-                                   summarise_risk)
+    from appliance.scoring import (assign_segments, by_narrowest_scope, current_card, current_cards, day_scores,
+                                   score, summarise_risk)
 
     settings, models = home.settings, home.path / "models"
     if loaded is None:
         loaded = features.load(home.store, as_of)  # once for every model of the run
     cut_offs = (settings["scoring.risk_medium"], settings["scoring.risk_high"])
     claimed: set[str] = set()
+    scored = [] if scored is None else scored  # the churn scores as written, for segments and the risk summary
     drift = {}
     for position, churn in enumerate(by_narrowest_scope([Model(c) for c in current_cards(models, "churn")])):
         home.audit.record(actor, "model.score", model=churn.card["sha256"], as_of=as_of.isoformat(),
                           scope=churn.scope)
         score(home.store, churn, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], claimed=claimed,
-              first=position == 0, loaded=loaded)
+              first=position == 0, loaded=loaded, scored=scored)
         drift[churn.card["onnx_file"]] = churn.card["drift"][-1]
     for card in current_cards(models, "propensity"):
         model = Model(card)
@@ -122,33 +124,37 @@ def score_customers(home, as_of: date, actor: Actor, loaded=None) -> tuple[int, 
         score(home.store, model, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], loaded=loaded)
         drift[model.card["onnx_file"]] = model.card["drift"][-1]
     profiles = []
+    scores = day_scores(home.store, as_of, scored if claimed else None)
     if list(models.glob("segments-*.json")):
         segments = Model(current_card(models, "segments"))
         home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=as_of.isoformat())
-        profiles = assign_segments(home.store, segments, as_of, loaded)
+        profiles = assign_segments(home.store, segments, as_of, loaded, scores)
     if claimed:
-        summarise_risk(home.store, as_of)
+        summarise_risk(home.store, as_of, scores, loaded)
     return len(claimed), drift, profiles
 
 
-def tag_customers(home, as_of: date, loaded=None) -> int:
+def tag_customers(home, as_of: date, loaded=None, scores=None) -> int:
     """Tags and lifecycle stages, with the home's own rules when it has them (`loaded`: the day's features,
-    when the caller has them)."""
+    `scores`: its churn scores, when the caller has them)."""
     from appliance import tagging
 
     rules = home.path / "tags.yaml"
-    return tagging.build(home.store, as_of, rules if rules.exists() else tagging.SHIPPED, loaded)
+    return tagging.build(home.store, as_of, rules if rules.exists() else tagging.SHIPPED, loaded, scores)
 
 
 def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
     """Features, churn scores (and segments) where a churn model exists, tags: the nightly pipeline, in order."""
     from appliance import features
 
+    from appliance.scoring import day_scores
+
     rows = build_features(home, as_of)
     loaded = features.load(home.store, as_of)  # once for scoring and tagging: 9 s at a million customers
+    scored: list = []
     if list((home.path / "models").glob("churn-*.json")) or list((home.path / "models").glob("propensity-*.json")):
-        score_customers(home, as_of, actor, loaded)
-    tag_customers(home, as_of, loaded)
+        score_customers(home, as_of, actor, loaded, scored)
+    tag_customers(home, as_of, loaded, day_scores(home.store, as_of, scored) if scored else None)
     return rows
 
 

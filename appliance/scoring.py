@@ -1,8 +1,12 @@
 """Scoring: churn probabilities, risk bands and reasons for every customer's features as of a date."""
 
+import itertools
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from appliance import features
 from appliance.models import Model, ModelError, band
@@ -61,11 +65,13 @@ def by_narrowest_scope(models: list[Model]) -> list[Model]:
 
 
 def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float], batch: int = 20_000,
-          drift_threshold: float = 0.2, claimed: set[str] | None = None, first: bool = True, loaded=None) -> int:
+          drift_threshold: float = 0.2, claimed: set[str] | None = None, first: bool = True, loaded=None,
+          scored: list[pd.DataFrame] | None = None) -> int:
     """Score the customers of the model's scope whose features exist for `as_of`; the date's rows are replaced
     (all of them by the first model of a run, `first`; later models add the customers they claim). Drift
     against the training data is measured on the way and written to the model card. Propensity models write
-    to propensity_scores, one target each."""
+    to propensity_scores, one target each. `scored`: a list to append the churn scores written to (probability
+    and risk_band by customer), for the stages after scoring (see `day_scores`)."""
     from appliance.drift import Monitor
 
     monitor = Monitor(model.card)
@@ -92,10 +98,14 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
             texts = [(json.dumps([r.text("zh") for r in rs], ensure_ascii=False), json.dumps([r.text("en") for r in rs]))
                      if rs else ("[]", "[]") for rs in reasons]
             if churn:
+                bands = [band(float(p), cut_offs) for p in probabilities]
                 store.executemany(
                     "INSERT INTO customer_scores VALUES (?,?,?,?,?,?,?,?)",
-                    [(customer, as_of.isoformat(), model.card["sha256"], float(p), band(float(p), cut_offs), zh, en,
-                      stamp) for customer, p, (zh, en) in zip(part.index, probabilities, texts)])
+                    [(customer, as_of.isoformat(), model.card["sha256"], float(p), risk, zh, en, stamp)
+                     for customer, p, risk, (zh, en) in zip(part.index, probabilities, bands, texts)])
+                if scored is not None:
+                    scored.append(pd.DataFrame({"probability": probabilities.astype("float64"), "risk_band": bands},
+                                               index=part.index))
             else:
                 store.executemany(
                     "INSERT INTO propensity_scores VALUES (?,?,?,?,?,?,?,?)",
@@ -136,50 +146,69 @@ def at_risk_filters(*, band=None, branch=None, segment=None, value=None) -> tupl
     return clauses, params
 
 
-def summarise_risk(store: Store, as_of: date) -> None:
+def day_scores(store: Store, as_of: date, scored: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+    """The date's churn scores (probability, risk_band) by customer: those a run has just written (`scored`,
+    filled by `score`), else read from the store. Each stored score carries its reasons, so reading a
+    million probabilities back reads every reason too (7.5 s of tagging's 20 at a million customers)."""
+    if scored is not None:
+        return pd.concat(scored) if scored else pd.DataFrame({"probability": pd.Series(dtype="float64"),
+                                                              "risk_band": pd.Series(dtype=object)})
+    rows = store.rows("SELECT customer_id, probability, risk_band FROM customer_scores WHERE as_of = ?",
+                      (as_of.isoformat(),))
+    return pd.DataFrame.from_records(rows, columns=["customer_id", "probability", "risk_band"]).set_index("customer_id")
+
+
+def summarise_risk(store: Store, as_of: date, scores: pd.DataFrame | None = None, loaded=None) -> None:
     """The date's churn scores counted in tenths of probability and by risk band, for the console's histogram
     and risk figures (one pass here instead of one per page view); and ranked within each branch and segment
     (`risk_ranks`), so that the at-risk list filtered by both is one stretch of an index at any size. Run after
-    the segments are assigned."""
+    the segments are assigned. `scores` (from `day_scores`) and `loaded` (the day's features): when the caller
+    has them, else they are read."""
     day = as_of.isoformat()
+    scores = day_scores(store, as_of) if scores is None else scores
+    if loaded is None:
+        balances = pd.Series(dict(store.rows("SELECT customer_id, balance_now FROM customer_features WHERE as_of = ?",
+                                             (day,))), dtype="float64")
+    else:
+        balances = loaded["balance_now"]
+    segments = pd.Series(dict(store.rows("SELECT customer_id, segment FROM customer_segments WHERE as_of = ?",
+                                         (day,))), dtype="float64")
+    # Read in the customers table's own order: by its key, each row was a lookup at a random place in it.
+    branches = pd.Series(dict(store.rows("SELECT customer_id, coalesce(branch, '') FROM customers")), dtype=object)
+    ranks = scores[["probability"]].join(branches.rename("branch"), how="inner")
+    ranks["segment"] = segments.reindex(ranks.index).fillna(-1).astype("int64")
+    balance = balances.reindex(ranks.index)
+    high, medium = VALUE_BANDS["high"][0], VALUE_BANDS["medium"][0]
+    ranks["value_band"] = np.where(balance >= high, "high", np.where(balance >= medium, "medium", "low"))
+    # In risk_ranks' key order, so that each row lands after the one before in the day's B-tree (unsorted:
+    # 56 s of the scoring's 148 at a million customers).
+    ranks = ranks.rename_axis("customer_id").reset_index().sort_values(
+        ["branch", "segment", "probability", "customer_id"], ascending=[True, True, False, True], kind="mergesort")
+    tenths = np.minimum((scores["probability"].to_numpy() * 10).astype("int64"), 9)
+    counted = pd.DataFrame({"tenth": tenths, "band": scores["risk_band"].to_numpy()}).value_counts()
     with store.transaction():
         for table in ("risk_summaries", "risk_ranks"):
             store.execute(f"DELETE FROM {table} WHERE as_of = ?", (day,))
-        store.execute("INSERT INTO risk_summaries SELECT as_of, min(CAST(probability * 10 AS INTEGER), 9), risk_band, "
-                      "count(*) FROM customer_scores WHERE as_of = ? GROUP BY 2, 3", (day,))
-        high, medium = VALUE_BANDS["high"][0], VALUE_BANDS["medium"][0]
-        # Each customer's branch, read in the table's own order and handed over in customer order: joined to
-        # customers, each score looked its customer up at a random place in the table (7 s of 10 at a million).
-        branches = sorted(store.rows("SELECT customer_id, coalesce(branch, '') FROM customers"))
-        with store.keyed_rows("branch_of", ("customer_id TEXT", "branch TEXT NOT NULL"), branches) as table:
-            del branches
-            store.execute("INSERT INTO risk_ranks SELECT s.as_of, c.branch, coalesce(g.segment, -1), "
-                          "CASE WHEN f.balance_now >= ? THEN 'high' WHEN f.balance_now >= ? THEN 'medium' ELSE 'low' "
-                          # The day's scores in their key's order (date, customer), not the planner's choice of
-                          # the covering risk-order index: the segment and feature lookups then walk their
-                          # tables in the same order (1.3 s against 17.5 s at a million customers).
-                          "END, s.probability, s.customer_id FROM customer_scores s "
-                          f"INDEXED BY sqlite_autoindex_customer_scores_1 CROSS JOIN {table} c ON c.customer_id = "
-                          "s.customer_id LEFT JOIN customer_segments g ON g.customer_id = s.customer_id AND g.as_of = "
-                          "s.as_of LEFT JOIN customer_features f ON f.customer_id = s.customer_id "
-                          "AND f.as_of = s.as_of "
-                          # Sorted into risk_ranks' key order: unsorted, every row landed at a random place in the
-                          # day's B-tree (56 s of the scoring's 148 at a million customers).
-                          "WHERE s.as_of = ? ORDER BY 1, 2, 3, 5 DESC, 6", (high, medium, day))
+        store.executemany("INSERT INTO risk_summaries VALUES (?,?,?,?)",
+                          [(day, int(tenth), risk, int(n)) for (tenth, risk), n in counted.items()])
+        store.executemany("INSERT INTO risk_ranks VALUES (?,?,?,?,?,?)",
+                          zip(itertools.repeat(day), ranks["branch"], ranks["segment"].tolist(), ranks["value_band"],
+                              ranks["probability"].tolist(), ranks["customer_id"]))
 
 
-def assign_segments(store: Store, model: Model, as_of: date, loaded=None) -> list[dict]:
+def assign_segments(store: Store, model: Model, as_of: date, loaded=None, scores: pd.DataFrame | None = None
+                    ) -> list[dict]:
     """Each customer's segment as of the date, and the segments' profiles recomputed on today's customers
-    (sizes, RFM, products, churn rate from the mapped label or the churn scores); replaced whole per date."""
+    (sizes, RFM, products, churn rate from the mapped label or the churn scores, `day_scores`); replaced whole
+    per date."""
     from appliance.training import segment_profiles
 
     frame = features.load(store, as_of) if loaded is None else loaded
     if frame.empty:
         raise ModelError(f"no features as of {as_of}: run `appliance run features --as-of {as_of}` first")
     labels = model.labels(model.matrix(frame))
-    scores = {r[0]: r[1] for r in store.query("SELECT customer_id, probability FROM customer_scores WHERE as_of = ?",
-                                              (as_of.isoformat(),))}
-    churn = frame["churn_label"].fillna(frame.index.to_series().map(scores))
+    scores = day_scores(store, as_of) if scores is None else scores
+    churn = frame["churn_label"].fillna(scores["probability"].reindex(frame.index))
     profiles = segment_profiles(frame, labels, churn)
     with store.transaction():
         store.execute("DELETE FROM customer_segments WHERE as_of = ?", (as_of.isoformat(),))

@@ -22,6 +22,7 @@ import pandas as pd
 from appliance import yamlfile
 from appliance.errors import ConfigError
 from appliance.features import FEATURE_NAMES, load as load_features
+from appliance.scoring import day_scores
 from appliance.store import Store, each_day
 from appliance.subjects import register_erasure
 
@@ -111,16 +112,15 @@ def load_rules(path: Path = SHIPPED) -> tuple[list[Rule], list[Rule]]:
     return parse("tags"), parse("lifecycle")
 
 
-def customer_frame(store: Store, as_of: date, loaded: pd.DataFrame | None = None) -> pd.DataFrame:
+def customer_frame(store: Store, as_of: date, loaded: pd.DataFrame | None = None,
+                   scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features as of the date (`loaded`, when the caller has them; left as they are), with the customer's
-    churn score for that date where there is one."""
+    churn score for that date where there is one (`scores`, from `scoring.day_scores`, when the caller has
+    them)."""
     frame = load_features(store, as_of) if loaded is None else loaded.copy(deep=False)
     if frame.empty:
         return frame
-    scores = store.rows("SELECT customer_id, probability, risk_band FROM customer_scores WHERE as_of = ?",
-                        (as_of.isoformat(),))
-    by_customer = pd.DataFrame.from_records(scores, columns=["customer_id", "probability", "risk_band"])
-    by_customer = by_customer.set_index("customer_id")
+    by_customer = day_scores(store, as_of) if scores is None else scores
     frame["churn_probability"] = by_customer["probability"].reindex(frame.index).astype("float64")
     frame["risk_band"] = by_customer["risk_band"].reindex(frame.index)
     return frame
@@ -135,11 +135,12 @@ def assign(frame: pd.DataFrame, tags: list[Rule], lifecycle: list[Rule]) -> tupl
     return tagged, stage
 
 
-def build(store: Store, as_of: date, rules_path: Path = SHIPPED, loaded: pd.DataFrame | None = None) -> int:
-    """Tag every customer with features as of the date (`loaded`, when the caller has them); that date's tags
-    are replaced whole. Returns how many tags and stages were given."""
+def build(store: Store, as_of: date, rules_path: Path = SHIPPED, loaded: pd.DataFrame | None = None,
+          scores: pd.DataFrame | None = None) -> int:
+    """Tag every customer with features as of the date (`loaded`, and `scores`, when the caller has them);
+    that date's tags are replaced whole. Returns how many tags and stages were given."""
     tags, lifecycle = load_rules(rules_path)
-    frame = customer_frame(store, as_of, loaded)
+    frame = customer_frame(store, as_of, loaded, scores)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with store.transaction():
         for table in ("customer_tags", "tag_overlaps", "lifecycle_flows"):

@@ -11,7 +11,7 @@ from appliance.access import system
 from appliance.errors import ConfigError
 from appliance.home import Home
 from appliance.keys import Credentials
-from tests.conftest import TESTS
+from tests.conftest import TESTS, ingest_and_score
 
 AS_OF = date(2025, 12, 1)
 
@@ -83,3 +83,30 @@ def test_schedules_come_from_the_settings(home, home_path, key_file):
     with Home.open(home_path, Credentials(key_file=key_file)) as reopened:
         with pytest.raises(ConfigError, match="'schedule.nightly' is not a cron expression"):
             jobs.scheduler(reopened, Credentials(key_file=key_file))
+
+
+def test_the_nightly_hands_its_scores_on_and_gets_what_reading_them_back_gives(home, demo_dir):
+    """Segments, the risk summary and tags take the day's scores from the scoring run, not from the store;
+    run again reading them back, every table they write comes out the same."""
+    from appliance.models import Model
+    from appliance.scoring import assign_segments, current_card, summarise_risk
+
+    as_of = ingest_and_score(home, demo_dir)
+    tables = ("customer_segments", "segment_profiles", "risk_summaries", "risk_ranks", "customer_tags",
+              "tag_overlaps", "lifecycle_flows")
+
+    def written():
+        found = {}
+        for table in tables:
+            columns = [c for c in home.store.columns(table) if not c.endswith("_at")]
+            found[table] = sorted(home.store.rows(f"SELECT {', '.join(columns)} FROM {table} WHERE as_of = ?",
+                                                  (as_of.isoformat(),)))
+        return found
+
+    by_the_run = written()
+    assert by_the_run["risk_ranks"] and {r[3] for r in by_the_run["risk_ranks"]} >= {"low", "medium"}
+    assert len({r[1] for r in by_the_run["risk_summaries"]}) > 1
+    assign_segments(home.store, Model(current_card(home.path / "models", "segments")), as_of)
+    summarise_risk(home.store, as_of)
+    jobs.tag_customers(home, as_of)
+    assert written() == by_the_run
