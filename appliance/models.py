@@ -7,6 +7,7 @@ feature in turn is set to its typical (training median) value and the drop in pr
 contribution for this customer. They move when the feature moves, and need nothing but the model.
 """
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -161,8 +162,8 @@ class Model:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 2
         try:
-            self.session = onnxruntime.InferenceSession(onnx_path.read_bytes(), options,
-                                                        providers=["CPUExecutionProvider"])
+            self.onnx_bytes = onnx_path.read_bytes()
+            self.session = onnxruntime.InferenceSession(self.onnx_bytes, options, providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - onnxruntime raises its own untyped errors for a corrupt file
             raise ModelError(f"{onnx_path.name}: onnxruntime cannot load it") from None
         self.card_path = card_path
@@ -223,31 +224,95 @@ class Model:
             return [[] for _ in range(n)]
         explain = np.ones(n, dtype=bool) if cut_offs is None else base >= cut_offs[0]
         rows = np.flatnonzero(explain)
-        contributions = np.zeros((n, width), dtype=np.float32)
-        if len(rows):
-            probe = np.repeat(x[rows], width, axis=0)
-            columns = np.tile(np.arange(width), len(rows))
-            probe[np.arange(len(rows) * width), columns] = self.typical[columns]
-            contributions[rows] = (base[rows].repeat(width) - self.probabilities(probe)).reshape(len(rows), width)
-        found, usual_of = [], {}
-        for row in range(n):
-            if not explain[row]:
-                found.append([])
-                continue
-            floor = max(0.01, 0.05 * float(base[row]))
-            order = np.argsort(-contributions[row])[:top]
-            reasons = []
-            for j in order:
-                if contributions[row, j] < floor:
+        contributions = np.zeros((len(rows), width), dtype=np.float32)
+        # A probe only where the typical value would take another branch somewhere in the model: elsewhere it
+        # scores exactly as the customer does (a quarter of all probes at a million customers).
+        probed_row, probed_feature = np.nonzero(self._splits.differ(x[rows], self.typical))
+        if len(probed_row):
+            probe = x[rows[probed_row]]
+            probe[np.arange(len(probe)), probed_feature] = self.typical[probed_feature]
+            contributions[probed_row, probed_feature] = base[rows[probed_row]] - self.probabilities(probe)
+        found = [[] for _ in range(n)]
+        if not len(rows):
+            return found
+        chosen = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
+        largest = np.take_along_axis(contributions, chosen, axis=1)
+        floors = np.maximum(0.01, 0.05 * base[rows].astype(np.float64))
+        usual_of = {}
+        for position, row in enumerate(rows.tolist()):
+            reasons = found[row]
+            for j, contribution in zip(chosen[position].tolist(), largest[position].tolist()):
+                if contribution < floors[position]:
                     continue
-                label, shown = self._describe(j, float(x[row, j]))
+                value = float(x[row, j])
+                label, shown = self._describe(j, value)
                 if j not in usual_of:  # the same for every row
                     usual_of[j] = self._describe(j, float(self.typical[j]))[1]
-                usual = usual_of[j]
-                reasons.append(Reason(self.features[j], float(x[row, j]), float(self.typical[j]),
-                                      float(contributions[row, j]), label, shown, usual))
-            found.append(reasons)
+                reasons.append(Reason(self.features[j], value, float(self.typical[j]), contribution, label, shown,
+                                      usual_of[j]))
         return found
+
+    @functools.cached_property
+    def _splits(self) -> "Splits":
+        return Splits.of(self.onnx_bytes, len(self.features))
+
+
+class Splits:
+    """Where a tree-ensemble model branches on each input: two rows that fall between the same thresholds of
+    every feature reach the same leaves, so they score alike. Read from the ONNX graph when it is a tree
+    ensemble on the raw input (after an imputer, whose fill values stand in for missing ones); any other model
+    is treated as branching everywhere."""
+
+    def __init__(self, thresholds: list[np.ndarray] | None, fills: np.ndarray | None):
+        self.thresholds, self.fills = thresholds, fills
+
+    @classmethod
+    def of(cls, onnx_bytes: bytes, width: int) -> "Splits":
+        import onnx
+        from onnx import helper
+
+        graph = onnx.load_from_string(onnx_bytes).graph
+        produced = {name: node for node in graph.node for name in node.output}
+        trees = [n for n in graph.node if n.op_type in ("TreeEnsembleClassifier", "TreeEnsembleRegressor")]
+        if len(trees) != 1:
+            return cls(None, None)
+        attributes = {a.name: helper.get_attribute_value(a) for a in trees[0].attribute}
+        fills, feed = None, trees[0].input[0]
+        imputer = produced.get(feed)
+        if imputer is not None and imputer.op_type == "Imputer":
+            imputing = {a.name: helper.get_attribute_value(a) for a in imputer.attribute}
+            replaced = imputing.get("replaced_value_float", 0.0)
+            if len(imputing.get("imputed_value_floats", ())) != width or replaced == replaced:
+                return cls(None, None)  # not one fill per feature, for missing values only
+            fills, feed = np.array(imputing["imputed_value_floats"], dtype=np.float32), imputer.input[0]
+        if feed != graph.input[0].name:
+            return cls(None, None)  # something else between the input and the trees
+        modes = attributes.get("nodes_modes", [])
+        if set(modes) - {b"LEAF", b"BRANCH_LEQ", b"BRANCH_LT", b"BRANCH_GTE", b"BRANCH_GT"} or \
+                "nodes_values" not in attributes:
+            return cls(None, None)
+        by_feature = [set() for _ in range(width)]
+        for feature, value, mode in zip(attributes["nodes_featureids"], attributes["nodes_values"], modes):
+            if mode != b"LEAF":
+                by_feature[feature].add(np.float32(value))
+        return cls([np.array(sorted(t), dtype=np.float32) for t in by_feature], fills)
+
+    def differ(self, x: np.ndarray, other: np.ndarray) -> np.ndarray:
+        """(rows x features) True where a row's value and `other`'s fall on different sides of a threshold
+        (for every comparison the trees may make: below, at or above it)."""
+        if self.thresholds is None:
+            return np.ones(x.shape, dtype=bool)
+        if self.fills is not None:
+            x = np.where(np.isnan(x), self.fills, x)
+            other = np.where(np.isnan(other), self.fills, other)
+        differ = np.zeros(x.shape, dtype=bool)
+        for j, thresholds in enumerate(self.thresholds):
+            if not len(thresholds):
+                continue
+            for side in ("left", "right"):
+                differ[:, j] |= np.searchsorted(thresholds, x[:, j], side) != np.searchsorted(thresholds, other[j], side)
+            differ[:, j] |= np.isnan(x[:, j]) != np.isnan(other[j])
+        return differ
 
 
 def band(probability: float, cut_offs: tuple[float, float]) -> str:

@@ -93,6 +93,30 @@ def test_reasons_move_when_the_feature_moves(trained):
     assert reasons[2][0].text("zh").startswith("年龄：60 岁（常见：")
 
 
+def test_reasons_probe_only_where_the_typical_value_takes_another_branch(trained):
+    """A probe is skipped where the typical value falls between the same split thresholds as the customer's:
+    it would score exactly as the customer does. The reasons are those of probing every feature."""
+    from appliance.models import Splits
+    from appliance.scoring import scoped_frame
+
+    home, card_path = trained
+    model = Model(card_path)
+    x = model.matrix(scoped_frame(home.store, model, AS_OF))
+    x[::7, model.features.index("age")] = np.nan  # missing: the model's imputer fills it
+    splits = model._splits
+    assert splits.thresholds is not None and splits.fills is not None
+    skipped = ~splits.differ(x, model.typical)
+    assert 0.1 < skipped.mean() < 0.9
+    rows, columns = np.nonzero(skipped)
+    probe = x[rows]
+    probe[np.arange(len(rows)), columns] = model.typical[columns]
+    assert (model.probabilities(probe) == model.probabilities(x)[rows]).all()
+    every = Model(card_path)
+    every._splits = Splits(None, None)
+    assert every._splits.differ(x, model.typical).all()
+    assert model.reasons(x) == every.reasons(x) and any(model.reasons(x))
+
+
 def test_scores_bands_and_erasure(trained):
     home, card_path = trained
     assert score(home.store, Model(card_path), AS_OF, (0.3, 0.6)) == 200
