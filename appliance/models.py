@@ -236,20 +236,22 @@ class Model:
         if not len(rows):
             return found
         chosen = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
-        largest = np.take_along_axis(contributions, chosen, axis=1)
-        floors = np.maximum(0.01, 0.05 * base[rows].astype(np.float64))
-        usual_of = {}
+        largest = np.take_along_axis(contributions, chosen, axis=1).tolist()
+        values = np.take_along_axis(x[rows], chosen, axis=1).tolist()
+        chosen = chosen.tolist()
+        floors = np.maximum(0.01, 0.05 * base[rows].astype(np.float64)).tolist()
+        typical = self.typical.tolist()
+        usual = [self._describe(j, typical[j])[1] for j in range(width)]
+        described = {}  # (feature, value) -> words: days, counts and ages repeat across customers
         for position, row in enumerate(rows.tolist()):
-            reasons = found[row]
-            for j, contribution in zip(chosen[position].tolist(), largest[position].tolist()):
-                if contribution < floors[position]:
+            reasons, floor = found[row], floors[position]
+            for j, contribution, value in zip(chosen[position], largest[position], values[position]):
+                if contribution < floor:
                     continue
-                value = float(x[row, j])
-                label, shown = self._describe(j, value)
-                if j not in usual_of:  # the same for every row
-                    usual_of[j] = self._describe(j, float(self.typical[j]))[1]
-                reasons.append(Reason(self.features[j], value, float(self.typical[j]), contribution, label, shown,
-                                      usual_of[j]))
+                words_of = described.get((j, value))
+                if words_of is None:
+                    words_of = described[(j, value)] = self._describe(j, value)
+                reasons.append(Reason(self.features[j], value, typical[j], contribution, *words_of, usual[j]))
         return found
 
     @functools.cached_property

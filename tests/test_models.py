@@ -124,6 +124,9 @@ def test_scores_bands_and_erasure(trained):
     assert {r["risk_band"] for r in rows} <= {"low", "medium", "high"} and len(rows) == 200
     assert all(r["risk_band"] == band(r["probability"], (0.3, 0.6)) for r in rows)
     assert len(json.loads(rows[0]["reasons_zh"])) <= 3
+    explained = [r for r in rows if r["reasons_en"] != "[]"]
+    assert explained and all(r["reasons_zh"] == json.dumps(json.loads(r["reasons_zh"]), ensure_ascii=False) and
+                             r["reasons_en"] == json.dumps(json.loads(r["reasons_en"])) for r in rows)
     from appliance import subjects
 
     with home.store.transaction():
