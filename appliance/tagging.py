@@ -182,8 +182,8 @@ _STAGE = "value >= 'lifecycle:' AND value < 'lifecycle;'"  # a stage among a cus
 def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series) -> None:
     """Every pair of tags' overlap (a tag with itself: its count; stages counted as `lifecycle:<id>`), and how
     many customers moved from each stage at the previous tagging date to each stage now."""
-    held = tagged.to_numpy(dtype=np.int64)
-    pairs = held.T @ held
+    held = tagged.to_numpy(dtype=np.float64)  # BLAS multiplies floats (exact for counts below 2**53): 0.04 s
+    pairs = (held.T @ held).astype(np.int64)  # against 0.9 s for integers at a million customers
     names = list(tagged.columns)
     rows = [(as_of, names[i], names[j], int(pairs[i, j])) for i in range(len(names)) for j in range(i, len(names))
             if pairs[i, j]]
