@@ -4,6 +4,7 @@ import itertools
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -177,6 +178,12 @@ def day_scores(store: Store, as_of: date, scored: list[pd.DataFrame] | None = No
     return pd.DataFrame.from_records(rows, columns=["customer_id", "probability", "risk_band"]).set_index("customer_id")
 
 
+def _by_customer(store: Store, sql: str, params: Sequence = ()) -> pd.Series:
+    """The second column of the rows, by the first (the customer)."""
+    rows = store.rows(sql, params)
+    return pd.DataFrame.from_records(rows, columns=["customer_id", "value"]).set_index("customer_id")["value"]
+
+
 def summarise_risk(store: Store, as_of: date, scores: pd.DataFrame | None = None, loaded=None) -> None:
     """The date's churn scores counted in tenths of probability and by risk band, for the console's histogram
     and risk figures (one pass here instead of one per page view); and ranked within each branch and segment
@@ -185,25 +192,26 @@ def summarise_risk(store: Store, as_of: date, scores: pd.DataFrame | None = None
     has them, else they are read."""
     day = as_of.isoformat()
     scores = day_scores(store, as_of) if scores is None else scores
-    if loaded is None:
-        balances = pd.Series(dict(store.rows("SELECT customer_id, balance_now FROM customer_features WHERE as_of = ?",
-                                             (day,))), dtype="float64")
-    else:
-        balances = loaded["balance_now"]
-    segments = pd.Series(dict(store.rows("SELECT customer_id, segment FROM customer_segments WHERE as_of = ?",
-                                         (day,))), dtype="float64")
+    customers = scores.index
+    balance = (_by_customer(store, "SELECT customer_id, balance_now FROM customer_features WHERE as_of = ?", (day,))
+               if loaded is None else loaded["balance_now"]).reindex(customers).to_numpy(dtype="float64")
+    segment = _by_customer(store, "SELECT customer_id, segment FROM customer_segments WHERE as_of = ?", (day,))
+    segment = segment.reindex(customers).fillna(-1).to_numpy(dtype="int64")
     # Read in the customers table's own order: by its key, each row was a lookup at a random place in it.
-    branches = pd.Series(dict(store.rows("SELECT customer_id, coalesce(branch, '') FROM customers")), dtype=object)
-    ranks = scores[["probability"]].join(branches.rename("branch"), how="inner")
-    ranks["segment"] = segments.reindex(ranks.index).fillna(-1).astype("int64")
-    balance = balances.reindex(ranks.index)
+    branch = _by_customer(store, "SELECT customer_id, coalesce(branch, '') FROM customers").reindex(customers)
+    known = branch.notna().to_numpy()  # a score whose customer has gone is not ranked
     high, medium = VALUE_BANDS["high"][0], VALUE_BANDS["medium"][0]
-    ranks["value_band"] = np.where(balance >= high, "high", np.where(balance >= medium, "medium", "low"))
-    # In risk_ranks' key order, so that each row lands after the one before in the day's B-tree (unsorted:
-    # 56 s of the scoring's 148 at a million customers).
-    ranks = ranks.rename_axis("customer_id").reset_index().sort_values(
-        ["branch", "segment", "probability", "customer_id"], ascending=[True, True, False, True], kind="mergesort")
-    tenths = np.minimum((scores["probability"].to_numpy() * 10).astype("int64"), 9)
+    value_band = np.where(balance >= high, "high", np.where(balance >= medium, "medium", "low"))
+    probability = scores["probability"].to_numpy(dtype="float64")
+    # In risk_ranks' key order (branch, segment, probability falling, customer), so that each row lands after
+    # the one before in the day's B-tree (unsorted: 56 s of the scoring's 148 at a million customers). Sorted
+    # on codes: by the strings themselves, 1.6 s at a million.
+    branch_code = pd.factorize(branch.to_numpy(dtype=object), sort=True)[0]
+    customer_code = pd.factorize(customers.to_numpy(dtype=object), sort=True)[0]
+    order = np.lexsort((customer_code, -probability, segment, branch_code))
+    order = order[known[order]]
+    ids, branches = customers.to_numpy(dtype=object), branch.to_numpy(dtype=object)
+    tenths = np.minimum((probability * 10).astype("int64"), 9)
     counted = pd.DataFrame({"tenth": tenths, "band": scores["risk_band"].to_numpy()}).value_counts()
     with store.transaction():
         for table in ("risk_summaries", "risk_ranks"):
@@ -211,8 +219,8 @@ def summarise_risk(store: Store, as_of: date, scores: pd.DataFrame | None = None
         store.executemany("INSERT INTO risk_summaries VALUES (?,?,?,?)",
                           [(day, int(tenth), risk, int(n)) for (tenth, risk), n in counted.items()])
         store.executemany("INSERT INTO risk_ranks VALUES (?,?,?,?,?,?)",
-                          zip(itertools.repeat(day), ranks["branch"].tolist(), ranks["segment"].tolist(),
-                              ranks["value_band"].tolist(), ranks["probability"].tolist(), ranks["customer_id"].tolist()))
+                          zip(itertools.repeat(day), branches[order].tolist(), segment[order].tolist(),
+                              value_band[order].tolist(), probability[order].tolist(), ids[order].tolist()))
 
 
 def assign_segments(store: Store, model: Model, as_of: date, loaded=None, scores: pd.DataFrame | None = None

@@ -105,6 +105,13 @@ def test_the_nightly_hands_its_scores_on_and_gets_what_reading_them_back_gives(h
 
     by_the_run = written()
     assert by_the_run["risk_ranks"] and {r[3] for r in by_the_run["risk_ranks"]} >= {"low", "medium"}
+    # The ranks as SQL over the stored tables would give them
+    assert by_the_run["risk_ranks"] == sorted(home.store.rows(
+        "SELECT s.as_of, coalesce(c.branch, ''), coalesce(g.segment, -1), CASE WHEN f.balance_now >= 100000 THEN "
+        "'high' WHEN f.balance_now >= 10000 THEN 'medium' ELSE 'low' END, s.probability, s.customer_id "
+        "FROM customer_scores s JOIN customers c ON c.customer_id = s.customer_id LEFT JOIN customer_segments g "
+        "ON g.customer_id = s.customer_id AND g.as_of = s.as_of LEFT JOIN customer_features f ON f.customer_id = "
+        "s.customer_id AND f.as_of = s.as_of WHERE s.as_of = ?", (as_of.isoformat(),)))
     assert len({r[1] for r in by_the_run["risk_summaries"]}) > 1
     assign_segments(home.store, Model(current_card(home.path / "models", "segments")), as_of)
     summarise_risk(home.store, as_of)
