@@ -125,11 +125,11 @@ def test_lifecycle_flows_start_from_the_latest_earlier_day_with_stages(tagged):
     tagging.build(store, date(2025, 12, 3))
     previous = {r[0] for r in store.rows("SELECT previous_as_of FROM lifecycle_flows WHERE as_of = '2025-12-03'")}
     assert previous == {day}
-    moved = sum(r[0] for r in store.rows("SELECT customers FROM lifecycle_flows WHERE as_of = '2025-12-03' "
-                                         "AND from_stage != 'none'"))
-    assert moved == store.scalar("SELECT count(*) FROM customer_tags t, json_each(t.tags) WHERE as_of = ? "
-                                 "AND value LIKE 'lifecycle:%'",
-                                 (day,))
+    moved = dict(store.rows("SELECT from_stage, sum(customers) FROM lifecycle_flows WHERE as_of = '2025-12-03' "
+                            "AND from_stage != 'none' GROUP BY from_stage"))
+    assert moved and moved == dict(store.rows("SELECT substr(value, 11), count(*) FROM customer_tags t, "
+                                              "json_each(t.tags) WHERE as_of = ? AND value LIKE 'lifecycle:%' "
+                                              "GROUP BY 1", (day,)))
 
 
 def test_tags_from_features_the_caller_loaded_equal_tags_read_afresh_and_leave_the_frame_as_it_was(tagged):
