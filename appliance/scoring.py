@@ -93,7 +93,7 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
                 monitor.add(name, x[:, i])
             monitor.add("churn_probability" if "churn_probability" in model.card.get("reference", {}) else
                         "probability", probabilities)
-            texts = reason_texts(model.reasons(x, probabilities=probabilities, cut_offs=cut_offs))
+            texts = model.reason_texts(x, probabilities, cut_offs)
             customers = part.index.tolist()  # pandas' string arrays are slow to walk an element at a time
             scored_probabilities = probabilities.tolist()
             if churn:
@@ -111,7 +111,7 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
                     [(customer, day, target, model.card["sha256"], p, zh, en, stamp)
                      for customer, p, (zh, en) in zip(customers, scored_probabilities, texts)])
         if claimed is not None:
-            claimed.update(frame.index)
+            claimed.update(frame.index.tolist())
         drift = monitor.result(drift_threshold)
         store.execute("INSERT OR REPLACE INTO drift_runs VALUES (?,?,?,?,?)",
                       (day, model.card["sha256"], stamp, int(drift["flagged"]), json.dumps(drift)))
@@ -119,27 +119,6 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
                         "over_threshold": drift["over_threshold"],
                         "max_psi": max(drift["psi"].values(), default=0.0)})
     return len(frame)
-
-
-def reason_texts(reasons: list[list]) -> list[tuple[str, str]]:
-    """Each customer's reasons as JSON arrays of sentences, in Chinese and in English, as json.dumps writes
-    them. Each distinct sentence is encoded once and the arrays joined from them: encoding every array took
-    3 s at a million customers. Most customers are in the low band with no reasons: "[]"."""
-    encoded: dict[tuple, tuple[str, str]] = {}
-    texts = []
-    for found in reasons:
-        if not found:
-            texts.append(("[]", "[]"))
-            continue
-        parts = []
-        for reason in found:
-            sentence = encoded.get((reason.feature, reason.shown))
-            if sentence is None:
-                sentence = encoded[(reason.feature, reason.shown)] = (
-                    json.dumps(reason.text("zh"), ensure_ascii=False), json.dumps(reason.text("en")))
-            parts.append(sentence)
-        texts.append(("[" + ", ".join(zh for zh, _ in parts) + "]", "[" + ", ".join(en for _, en in parts) + "]"))
-    return texts
 
 
 # Value bands on the customer's balance (the feature balance_now as of the scoring date): the tags' own
