@@ -48,8 +48,10 @@ def scoped_frame(store: Store, model: Model, as_of: date, claimed: set[str] | No
     frame = features.load(store, as_of) if loaded is None else loaded
     if frame.empty:
         raise ModelError(f"no features as of {as_of}: run `appliance run features --as-of {as_of}` first")
-    if model.scope:
-        marks = ",".join("?" * len(model.scope))
+    marks = ",".join("?" * len(model.scope or ()))
+    # Most homes hold only the model's sources: asked first (a scan), the frame is not filtered by a million ids.
+    if model.scope and store.scalar(f"SELECT EXISTS (SELECT 1 FROM customers WHERE source NOT IN ({marks}))",
+                                    model.scope):
         mine = {r[0] for r in store.query(f"SELECT customer_id FROM customers WHERE source IN ({marks})", model.scope)}
         frame = frame[frame.index.isin(mine)]
     if claimed:
