@@ -180,6 +180,7 @@ def test_segments_profiles_and_onnx_labels(churn_home):
     from sklearn.preprocessing import MinMaxScaler
 
     model = Model(card_path)
+    assert model._splits.thresholds is None  # no tree ensemble: were it to explain, it would probe everything
     x = model.matrix(frame)  # the card's log transform applied, as at scoring time
     assert set(card["transforms"]) <= set(training.SEGMENT_LOG_FEATURES) and card["transforms"]
     reference = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
