@@ -124,13 +124,13 @@ def score_customers(home, as_of: date, actor: Actor, loaded=None, scored: list |
         score(home.store, model, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], loaded=loaded)
         drift[model.card["onnx_file"]] = model.card["drift"][-1]
     profiles = []
-    scores = day_scores(home.store, as_of, scored if claimed else None)
     if list(models.glob("segments-*.json")):
         segments = Model(current_card(models, "segments"))
         home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=as_of.isoformat())
-        profiles = assign_segments(home.store, segments, as_of, loaded, scores)
+        profiles = assign_segments(home.store, segments, as_of, loaded, day_scores(home.store, as_of,
+                                                                                   scored if claimed else None))
     if claimed:
-        summarise_risk(home.store, as_of, scores, loaded)
+        summarise_risk(home.store, as_of, day_scores(home.store, as_of, scored), loaded)
     return len(claimed), drift, profiles
 
 
@@ -146,7 +146,6 @@ def tag_customers(home, as_of: date, loaded=None, scores=None) -> int:
 def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
     """Features, churn scores (and segments) where a churn model exists, tags: the nightly pipeline, in order."""
     from appliance import features
-
     from appliance.scoring import day_scores
 
     rows = build_features(home, as_of)

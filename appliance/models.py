@@ -245,21 +245,25 @@ class Model:
                           zip(features, largest[position], values[position]) if contribution >= floor]
         return found
 
+    @functools.cached_property
+    def _usual(self) -> list[tuple[str, str]]:
+        """Each feature's typical value, in words (the same for every reason that names it)."""
+        return [self._describe(j, value)[1] for j, value in enumerate(self.typical.tolist())]
+
+    def _reason(self, j: int, value: float, contribution: float) -> Reason:
+        return Reason(self.features[j], value, float(self.typical[j]), contribution, *self._describe(j, value),
+                      self._usual[j])
+
     def reasons(self, x: np.ndarray, top: int = 3, probabilities: np.ndarray | None = None,
                 cut_offs: tuple[float, float] | None = None) -> list[list[Reason]]:
         """Per row: what `explained` finds, in words."""
-        typical = self.typical.tolist()
-        usual = [self._describe(j, value)[1] for j, value in enumerate(typical)]
-        return [[Reason(self.features[j], value, typical[j], contribution, *self._describe(j, value), usual[j])
-                 for j, value, contribution in found] for found in self.explained(x, top, probabilities, cut_offs)]
+        return [[self._reason(*found) for found in row] for row in self.explained(x, top, probabilities, cut_offs)]
 
-    def reason_texts(self, x: np.ndarray, probabilities: np.ndarray | None = None,
-                     cut_offs: tuple[float, float] | None = None, top: int = 3) -> list[tuple[str, str]]:
+    def reason_texts(self, x: np.ndarray, top: int = 3, probabilities: np.ndarray | None = None,
+                     cut_offs: tuple[float, float] | None = None) -> list[tuple[str, str]]:
         """Per row: the reasons as JSON arrays of sentences, in Chinese and in English, as json.dumps writes
         them (what customer_scores stores). Each distinct feature and value is put in words and encoded once
         and the arrays joined from them: a Reason and two json.dumps per customer took 5 s at a million."""
-        typical = self.typical.tolist()
-        usual = [self._describe(j, value)[1] for j, value in enumerate(typical)]
         encoded: dict[tuple[int, float], tuple[str, str]] = {}
         texts = []
         for found in self.explained(x, top, probabilities, cut_offs):
@@ -270,8 +274,7 @@ class Model:
             for j, value, contribution in found:
                 sentence = encoded.get((j, value))
                 if sentence is None:
-                    reason = Reason(self.features[j], value, typical[j], contribution, *self._describe(j, value),
-                                    usual[j])
+                    reason = self._reason(j, value, contribution)
                     sentence = encoded[(j, value)] = (json.dumps(reason.text("zh"), ensure_ascii=False),
                                                       json.dumps(reason.text("en")))
                 parts.append(sentence)
@@ -337,7 +340,8 @@ class Splits:
             if not len(thresholds):
                 continue
             for side in ("left", "right"):
-                differ[:, j] |= np.searchsorted(thresholds, x[:, j], side) != np.searchsorted(thresholds, other[j], side)
+                differ[:, j] |= (np.searchsorted(thresholds, x[:, j], side) !=
+                                 np.searchsorted(thresholds, other[j], side))
             differ[:, j] |= np.isnan(x[:, j]) != np.isnan(other[j])
         return differ
 

@@ -95,7 +95,7 @@ def score(store: Store, model: Model, as_of: date, cut_offs: tuple[float, float]
                 monitor.add(name, x[:, i])
             monitor.add("churn_probability" if "churn_probability" in model.card.get("reference", {}) else
                         "probability", probabilities)
-            texts = model.reason_texts(x, probabilities, cut_offs)
+            texts = model.reason_texts(x, probabilities=probabilities, cut_offs=cut_offs)
             customers = part.index.tolist()  # pandas' string arrays are slow to walk an element at a time
             scored_probabilities = probabilities.tolist()
             if churn:
@@ -150,10 +150,13 @@ def at_risk_filters(*, band=None, branch=None, segment=None, value=None) -> tupl
 def day_scores(store: Store, as_of: date, scored: list[pd.DataFrame] | None = None) -> pd.DataFrame:
     """The date's churn scores (probability, risk_band) by customer: those a run has just written (`scored`,
     filled by `score`), else read from the store. Each stored score carries its reasons, so reading a
-    million probabilities back reads every reason too (7.5 s of tagging's 20 at a million customers)."""
+    million probabilities back reads every reason too (7.5 s of tagging's 20 at a million customers).
+    `scored` is left holding the one frame returned, so that the stages after scoring share it."""
     if scored is not None:
-        return pd.concat(scored) if scored else pd.DataFrame({"probability": pd.Series(dtype="float64"),
-                                                              "risk_band": pd.Series(dtype=object)})
+        if not scored:
+            return pd.DataFrame({"probability": pd.Series(dtype="float64"), "risk_band": pd.Series(dtype=object)})
+        scored[:] = [pd.concat(scored) if len(scored) > 1 else scored[0]]
+        return scored[0]
     rows = store.rows("SELECT customer_id, probability, risk_band FROM customer_scores WHERE as_of = ?",
                       (as_of.isoformat(),))
     return pd.DataFrame.from_records(rows, columns=["customer_id", "probability", "risk_band"]).set_index("customer_id")

@@ -2,11 +2,10 @@
 
 Builds a home of generated customers, then runs the nightly pipeline (`jobs.nightly`: features, loading them
 once, churn scores with reasons and drift, segments and the risk summary, tags and lifecycle) for consecutive
-days, and prints each stage's seconds per night
-beside the store's size. The nightly's results are kept per day (the console shows
-history, campaigns are measured against the scores of their day), so a store keyed customer first puts each
-night's rows among every earlier night's: the night's writes touch every page the earlier nights wrote, and
-cost grows with the days kept. Keyed date first, a night's rows are appended.
+days, and prints each stage's seconds per night beside the store's size. The nightly's results are kept per
+day (the console shows history, campaigns are measured against the scores of their day), so a store keyed
+customer first puts each night's rows among every earlier night's: the night's writes touch every page the
+earlier nights wrote, and cost grows with the days kept. Keyed date first, a night's rows are appended.
 
     .venv/bin/python benchmarks/nights.py [--customers 100000] [--nights 10]
 """
@@ -26,9 +25,9 @@ def main() -> None:
     parser.add_argument("--tx-per-month", type=float, default=0.3)
     parser.add_argument("--nights", type=int, default=10)
     args = parser.parse_args()
+    from appliance import features, jobs
     from appliance.access import system
     from appliance.demo_data import generate
-    from appliance import features, jobs
     from appliance.home import Home
     from appliance.keys import Credentials, new_key_file
     from appliance.shipped import install_models
