@@ -19,7 +19,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -440,27 +439,23 @@ def _chunk_rows(as_of: date, chunk: pd.DataFrame, horizon_days: int, inactivity_
     return rows
 
 
-def _computed(store: Store, as_of: date, customers: pd.DataFrame, chunk_customers: int, horizon_days: int,
-              inactivity_days: int, workers: int, key: bytes | None) -> Iterator[pd.DataFrame]:
-    """Feature rows chunk by chunk, in order: computed here, or by `workers` forked processes each reading
-    through its own connection while this one writes (memory bounded by the chunk size)."""
-    chunks = [customers.iloc[start:start + chunk_customers] for start in range(0, len(customers), chunk_customers)]
-    jobs = ((as_of, chunk, horizon_days, inactivity_days) for chunk in chunks)
-    if workers <= 1 or key is None or len(chunks) < 2:
-        for job in jobs:
-            yield _chunk_rows(*job, store)
-        return
-    with ForkedWorkers(workers, _chunk_rows, setup=_open_reader, setup_args=(str(store.path), key)) as pool:
-        yield from pool.map(jobs)
+def _planned(as_of: date, horizon_days: int, inactivity_days: int, store: Store | None = None) -> Plan | None:
+    return _plan(store or _reader, as_of, horizon_days, inactivity_days)
+
+
+# Chunks a worker may finish while this process carries the other customers' rows (2,000 customers each).
+CHUNKS_AHEAD_PER_WORKER = 8
 
 
 def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int, inactivity_days: int,
           full: bool = False, workers: int = 1, key: bytes | None = None) -> int:
     """Compute and store the features (and labels) of every customer for `as_of`; returns the row count
-    (`feature_runs` records how many were recomputed). After a recent run, only customers whose data changed or crossed a window's edge are
-    recomputed (the rest follow from that run exactly); `full` recomputes everyone. One transaction: the
-    previous rows for this date stay until the new ones replace them whole. With `workers` > 1 (and the
-    store's key, for their own connections), chunks are computed in parallel processes."""
+    (`feature_runs` records how many were recomputed). After a recent run, only customers whose data changed
+    or crossed a window's edge are recomputed (the rest follow from that run exactly); `full` recomputes
+    everyone. One transaction: the previous rows for this date stay until the new ones replace them whole.
+    With `workers` > 1 (and the store's key, for their own connections), forked processes plan the run while
+    this one reads the customers, and compute chunks of customers while this one carries the rest: each
+    reads through its own connection (memory bounded by the chunk size)."""
     columns = ["customer_id", "as_of", *FEATURE_NAMES, "churn_label", "computed_at"]
     sql = f"INSERT INTO customer_features ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -472,22 +467,33 @@ def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int,
                                 for cid, values in zip(rows.index, rows.itertuples(index=False, name=None))))
         return len(rows)
 
+    parallel = workers > 1 and key is not None
+    here = () if parallel else (store,)  # work done in this process reads through this connection
     written = recomputed = 0
-    with store.transaction():  # planning inside it too: no batch can commit unseen between plan and watermark
+    # Planning inside the transaction too (BEGIN IMMEDIATE): no batch can commit unseen between the plan and
+    # the watermark, and a worker's connection sees exactly what this one does until it writes.
+    with store.transaction(), ForkedWorkers(workers if parallel else 1, _chunk_rows, setup=_open_reader,
+                                            setup_args=(str(store.path), key)) as pool:
+        planned = None if full else pool.submit(_planned, as_of, horizon_days, inactivity_days, *here)
         everyone = _customers(store, as_of)
-        plan = None if full else _plan(store, as_of, horizon_days, inactivity_days)
+        plan = None if planned is None else planned.result()
         if plan is not None:
             known = {r[0] for r in store.rows("SELECT customer_id FROM customer_features WHERE as_of = ?",
                                               (plan.previous.isoformat(),))}
             plan = Plan(plan.previous, plan.recompute | (set(everyone["customer_id"]) - known))
         store.execute("DELETE FROM customer_features WHERE as_of = ?", (day,))
-        if len(everyone):
-            redo = everyone if plan is None else everyone[everyone["customer_id"].isin(plan.recompute)]
-            for rows in _computed(store, as_of, redo, chunk_customers, horizon_days, inactivity_days, workers, key):
-                recomputed += write(rows)
-            if plan is not None:
-                written += _carry(store, as_of, plan, stamp, everyone)
-        written += recomputed
+        redo = everyone if plan is None else everyone[everyone["customer_id"].isin(plan.recompute)]
+        carried: list[int] = []
+
+        def carry() -> None:
+            carried.append(_carry(store, as_of, plan, stamp, everyone))
+
+        jobs = ((as_of, redo.iloc[start:start + chunk_customers], horizon_days, inactivity_days, *here)
+                for start in range(0, len(redo), chunk_customers))
+        for rows in pool.map(jobs, ahead=workers * CHUNKS_AHEAD_PER_WORKER,
+                             meanwhile=carry if plan is not None and len(everyone) else None):
+            recomputed += write(rows)
+        written = recomputed + sum(carried)
         store.execute("INSERT OR REPLACE INTO feature_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                       (day, "full" if plan is None else "incremental",
                        store.scalar("SELECT coalesce(max(batch_id), 0) FROM ingest_batches"),

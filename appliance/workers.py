@@ -4,11 +4,12 @@ stays flat however large the input."""
 
 import ctypes
 import ctypes.util
+import itertools
 import multiprocessing
 import os
 import signal
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator
 
 _PR_SET_PDEATHSIG = 1
@@ -53,15 +54,33 @@ class ForkedWorkers:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def map(self, jobs: Iterable[tuple]) -> Iterator:
+    def submit(self, function: Callable, *args) -> Future:
+        """`function(*args)` in a worker (inline with one), for work of another kind than the pool's jobs."""
+        if self.pool is not None:
+            return self.pool.submit(function, *args)
+        done: Future = Future()
+        done.set_result(function(*args))
+        return done
+
+    def map(self, jobs: Iterable[tuple], ahead: int | None = None, meanwhile: Callable | None = None) -> Iterator:
+        """Results in input order. `meanwhile`: the caller's own work, run once the first jobs are handed out
+        so that it overlaps theirs; `ahead`: how many jobs may be handed out before the caller takes the
+        first result (one per worker by default; each finished one waits in memory)."""
         if self.pool is None:
+            if meanwhile is not None:
+                meanwhile()
             for job in jobs:
                 yield self.work(*job)
             return
+        ahead = max(ahead or 0, self.workers)
         pending: deque = deque()
+        jobs = iter(jobs)
+        for job in itertools.islice(jobs, ahead):
+            pending.append(self.pool.submit(self.work, *job))
+        if meanwhile is not None:
+            meanwhile()
         for job in jobs:
             pending.append(self.pool.submit(self.work, *job))
-            if len(pending) > self.workers:
-                yield pending.popleft().result()
+            yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

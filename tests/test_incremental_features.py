@@ -17,14 +17,14 @@ from tests.conftest import TESTS
 HORIZON = INACTIVITY = 90
 
 
-def _build(store, as_of, full=False):
+def _build(store, as_of, full=False, workers=1, key=None):
     return features.build(store, as_of, chunk_customers=9, horizon_days=HORIZON, inactivity_days=INACTIVITY,
-                          full=full)
+                          full=full, workers=workers, key=key)
 
 
 def _full_rebuild(home, as_of, tmp_path) -> pd.DataFrame:
     """What a full rebuild computes from the same data, on a copy of the store (the home keeps its chain),
-    in two worker processes (the chain runs in one: the parallel path must agree too)."""
+    in two worker processes (the chain runs in one, then in two: each path must agree)."""
     copy_path = tmp_path / f"full-{as_of}.db"
     home.store.backup_to(copy_path, home.keyring.data_key)
     with Store(copy_path, home.keyring.data_key) as copy:
@@ -84,11 +84,15 @@ def loaded(home, demo_dir, tmp_path):
     return home
 
 
-def test_incremental_runs_equal_a_full_rebuild_after_several_batches(loaded, demo_dir, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_incremental_runs_equal_a_full_rebuild_after_several_batches(loaded, demo_dir, tmp_path, workers):
+    """In two workers, one plans while this process reads the customers, and they compute chunks while it
+    carries the rest."""
     home = loaded
     latest = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10])
     day = latest + timedelta(days=1)
-    _build(home.store, day)
+    key = home.keyring.data_key if workers > 1 else None
+    _build(home.store, day, workers=workers, key=key)
     assert home.store.scalar("SELECT mode FROM feature_runs WHERE as_of = ?", (day.isoformat(),)) == "full"
     customers = home.store.scalar("SELECT count(*) FROM customer_features WHERE as_of = ?", (day.isoformat(),))
     modes = []
@@ -102,7 +106,7 @@ def test_incremental_runs_equal_a_full_rebuild_after_several_batches(loaded, dem
             with home.store.transaction():
                 subjects.erase(home.store, subjects.load(home.store, erased))
         day += timedelta(days=1 if step != 4 else 3)  # a weekend without a run
-        _build(home.store, day)
+        _build(home.store, day, workers=workers, key=key)
         run = home.store.query("SELECT mode, customers, recomputed FROM feature_runs WHERE as_of = ?",
                                (day.isoformat(),))[0]
         modes.append((run["mode"], run["recomputed"], run["customers"]))
