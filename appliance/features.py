@@ -87,14 +87,18 @@ _CUSTOMER_COLUMNS = ("customer_id", "joined_on", "closed_on", "status", "birth_y
 
 
 def _customers(store: Store, as_of: date) -> pd.DataFrame:
-    """Customers still with the bank on the as-of date, in customer order. Sorted here, not by SQL: ordered
-    by customer_id, SQLite walks the key's index and fetches each row from its place in the table (7.9 s at
-    a million customers, against 1.9 s for the table read in its own order)."""
-    rows = store.rows(f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM customers WHERE "
-                      "(joined_on IS NULL OR joined_on < ?) AND (closed_on IS NULL OR closed_on >= ?)",
+    """Customers still with the bank on the as-of date, in customer order, and whether their tenure counts
+    from a join date (`dated`: ingest stores dates as YYYY-MM-DD; else it is the source's tenure in years).
+    Sorted here, not by SQL: ordered by customer_id, SQLite walks the key's index and fetches each row from
+    its place in the table (7.9 s at a million customers, against 1.9 s for the table read in its own order).
+    Sorted as plain objects: pandas' string sort took 1.4 s of that, numpy's 0.7 s."""
+    rows = store.rows(f"SELECT {', '.join(_CUSTOMER_COLUMNS)}, "
+                      "coalesce(joined_on GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*', 0) FROM customers "
+                      "WHERE (joined_on IS NULL OR joined_on < ?) AND (closed_on IS NULL OR closed_on >= ?)",
                       (as_of.isoformat(), as_of.isoformat()))
-    frame = pd.DataFrame.from_records(rows, columns=list(_CUSTOMER_COLUMNS))
-    return frame.sort_values("customer_id", kind="stable", ignore_index=True)
+    frame = pd.DataFrame.from_records(rows, columns=[*_CUSTOMER_COLUMNS, "dated"])
+    order = np.argsort(frame["customer_id"].to_numpy(dtype=object), kind="stable")
+    return frame.take(order).reset_index(drop=True)
 
 
 def _transactions(store: Store, customers: list[str], since: date, until: date) -> pd.DataFrame:
@@ -403,15 +407,12 @@ def _carry(store: Store, as_of: date, plan: Plan, stamp: str, everyone: pd.DataF
     whether their tenure counts from a join date, come from `everyone` (still with the bank on the date):
     joined to the customers table instead, each row was a lookup at a random place in it."""
     gap, day = (as_of - plan.previous).days, as_of.isoformat()
-    # Tenure counts from the join date when there is one (ingest stores dates as YYYY-MM-DD), else it is the
-    # source's tenure in years and does not grow.
-    dated = everyone["joined_on"].str.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fillna(False).astype(bool)
     carried = ~everyone["customer_id"].isin(plan.recompute)
     grown = {name: f"CASE WHEN f.{name} = {NONE_DAYS} THEN f.{name} ELSE f.{name} + :gap END" for name in DAY_COUNTS}
     grown["tenure_days"] = "CASE WHEN k.dated THEN f.tenure_days + :gap ELSE f.tenure_days END"
     values = ", ".join(grown.get(name, f"f.{name}") for name in FEATURE_NAMES)
     with store.keyed_rows("carried", ("customer_id TEXT", "dated INTEGER NOT NULL"),
-                          zip(everyone["customer_id"][carried].tolist(), dated[carried].astype(int).tolist())) as table:
+                          zip(everyone["customer_id"][carried].tolist(), everyone["dated"][carried].tolist())) as table:
         return store.execute(
             f"INSERT INTO customer_features (customer_id, as_of, {', '.join(FEATURE_NAMES)}, churn_label, "
             f"computed_at) SELECT f.customer_id, :day, {values}, f.churn_label, :stamp FROM {table} k "
@@ -480,7 +481,7 @@ def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int,
         if plan is not None:
             known = {r[0] for r in store.rows("SELECT customer_id FROM customer_features WHERE as_of = ?",
                                               (plan.previous.isoformat(),))}
-            plan = Plan(plan.previous, plan.recompute | (set(everyone["customer_id"]) - known))
+            plan = Plan(plan.previous, plan.recompute | (set(everyone["customer_id"].tolist()) - known))
         store.execute("DELETE FROM customer_features WHERE as_of = ?", (day,))
         redo = everyone if plan is None else everyone[everyone["customer_id"].isin(plan.recompute)]
         carried: list[int] = []

@@ -123,14 +123,15 @@ def score_customers(home, as_of: date, actor: Actor, loaded=None, scored: list |
                           target=model.card["target"]["name"], scope=model.scope)
         score(home.store, model, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], loaded=loaded)
         drift[model.card["onnx_file"]] = model.card["drift"][-1]
-    profiles = []
+    profiles, assigned = [], []
     if list(models.glob("segments-*.json")):
         segments = Model(current_card(models, "segments"))
         home.audit.record(actor, "model.score", model=segments.card["sha256"], as_of=as_of.isoformat())
-        profiles = assign_segments(home.store, segments, as_of, loaded, day_scores(home.store, as_of,
-                                                                                   scored if claimed else None))
+        profiles = assign_segments(home.store, segments, as_of, loaded,
+                                   day_scores(home.store, as_of, scored if claimed else None), assigned)
     if claimed:
-        summarise_risk(home.store, as_of, day_scores(home.store, as_of, scored), loaded)
+        summarise_risk(home.store, as_of, day_scores(home.store, as_of, scored), loaded,
+                       assigned[0] if assigned else None)
     return len(claimed), drift, profiles
 
 

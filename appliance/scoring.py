@@ -168,19 +168,21 @@ def _by_customer(store: Store, sql: str, params: Sequence = ()) -> pd.Series:
     return pd.DataFrame.from_records(rows, columns=["customer_id", "value"]).set_index("customer_id")["value"]
 
 
-def summarise_risk(store: Store, as_of: date, scores: pd.DataFrame | None = None, loaded=None) -> None:
+def summarise_risk(store: Store, as_of: date, scores: pd.DataFrame | None = None, loaded=None,
+                   segments: pd.Series | None = None) -> None:
     """The date's churn scores counted in tenths of probability and by risk band, for the console's histogram
     and risk figures (one pass here instead of one per page view); and ranked within each branch and segment
     (`risk_ranks`), so that the at-risk list filtered by both is one stretch of an index at any size. Run after
-    the segments are assigned. `scores` (from `day_scores`) and `loaded` (the day's features): when the caller
-    has them, else they are read."""
+    the segments are assigned. `scores` (from `day_scores`), `loaded` (the day's features) and `segments` (as
+    `assign_segments` gives them): when the caller has them, else they are read."""
     day = as_of.isoformat()
     scores = day_scores(store, as_of) if scores is None else scores
     customers = scores.index
     balance = (_by_customer(store, "SELECT customer_id, balance_now FROM customer_features WHERE as_of = ?", (day,))
                if loaded is None else loaded["balance_now"]).reindex(customers).to_numpy(dtype="float64")
-    segment = _by_customer(store, "SELECT customer_id, segment FROM customer_segments WHERE as_of = ?", (day,))
-    segment = segment.reindex(customers).fillna(-1).to_numpy(dtype="int64")
+    if segments is None:
+        segments = _by_customer(store, "SELECT customer_id, segment FROM customer_segments WHERE as_of = ?", (day,))
+    segment = segments.reindex(customers).fillna(-1).to_numpy(dtype="int64")
     # Read in the customers table's own order: by its key, each row was a lookup at a random place in it.
     branch = _by_customer(store, "SELECT customer_id, coalesce(branch, '') FROM customers").reindex(customers)
     known = branch.notna().to_numpy()  # a score whose customer has gone is not ranked
@@ -207,11 +209,11 @@ def summarise_risk(store: Store, as_of: date, scores: pd.DataFrame | None = None
                               value_band[order].tolist(), probability[order].tolist(), ids[order].tolist()))
 
 
-def assign_segments(store: Store, model: Model, as_of: date, loaded=None, scores: pd.DataFrame | None = None
-                    ) -> list[dict]:
+def assign_segments(store: Store, model: Model, as_of: date, loaded=None, scores: pd.DataFrame | None = None,
+                    assigned: list[pd.Series] | None = None) -> list[dict]:
     """Each customer's segment as of the date, and the segments' profiles recomputed on today's customers
     (sizes, RFM, products, churn rate from the mapped label or the churn scores, `day_scores`); replaced whole
-    per date."""
+    per date. `assigned`: a list to append the segments written to (by customer), for the risk summary."""
     from appliance.training import segment_profiles
 
     frame = features.load(store, as_of) if loaded is None else loaded
@@ -229,4 +231,6 @@ def assign_segments(store: Store, model: Model, as_of: date, loaded=None, scores
                               itertools.repeat(model.card["sha256"])))
         store.executemany("INSERT INTO segment_profiles VALUES (?,?,?)",
                           [(as_of.isoformat(), p["segment"], json.dumps(p, ensure_ascii=False)) for p in profiles])
+    if assigned is not None:
+        assigned.append(pd.Series(labels, index=frame.index))
     return profiles

@@ -12,7 +12,7 @@ import pytest
 
 from appliance import features, subjects
 from appliance.store import Store
-from tests.conftest import TESTS
+from tests.conftest import DATA_DIR, TESTS
 
 HORIZON = INACTIVITY = 90
 
@@ -192,3 +192,19 @@ def test_a_row_at_any_moment_near_a_window_edge_is_recomputed_when_it_crosses(lo
         _build(store, after)
         pd.testing.assert_frame_equal(_comparable(features.load(store, after)),
                                       _full_rebuild(loaded, after, tmp_path), check_exact=True)
+
+
+def test_a_carried_tenure_grows_only_where_it_counts_from_a_join_date(home, tmp_path):
+    """The churn set gives tenure in years and no join date: carried, its tenure stays as it was, while the
+    demo's customers, who have join dates, grow older with the bank (the chain above)."""
+    home.ingestor(TESTS).ingest(home.mapping("churn_modelling"), [DATA_DIR / "churn_sample" / "Churn_Modelling.csv"])
+    day = date(2025, 3, 3)
+    _build(home.store, day)
+    later = day + timedelta(days=2)
+    _build(home.store, later, workers=2, key=home.keyring.data_key)
+    run = home.store.query("SELECT mode, customers, recomputed FROM feature_runs WHERE as_of = ?",
+                           (later.isoformat(),))[0]
+    assert (run["mode"], run["recomputed"]) == ("incremental", 0) and run["customers"] > 100
+    carried = _comparable(features.load(home.store, later))
+    pd.testing.assert_frame_equal(carried, _full_rebuild(home, later, tmp_path), check_exact=True)
+    pd.testing.assert_series_equal(carried["tenure_days"], _comparable(features.load(home.store, day))["tenure_days"])

@@ -117,6 +117,24 @@ def test_reasons_probe_only_where_the_typical_value_takes_another_branch(trained
     assert model.reasons(x) == every.reasons(x) and any(model.reasons(x))
 
 
+def test_stored_reason_texts_are_the_reasons_in_json_row_by_row(trained):
+    """reason_texts joins the arrays for many rows at once; each must be what json.dumps makes of that row's
+    own reasons, for rows with none, one, two and three reasons, and repeated or missing values."""
+    from appliance.scoring import scoped_frame
+
+    home, card_path = trained
+    model = Model(card_path)
+    x = model.matrix(scoped_frame(home.store, model, AS_OF))
+    x = np.concatenate([x, x[:20]])  # the same feature and value in many rows
+    x[::5, model.features.index("age")] = np.nan
+    cut_offs = (0.2, 0.5)
+    texts = model.reason_texts(x, cut_offs=cut_offs)
+    reasons = model.reasons(x, cut_offs=cut_offs)
+    assert texts == [(json.dumps([r.text("zh") for r in row], ensure_ascii=False),
+                      json.dumps([r.text("en") for r in row])) for row in reasons]
+    assert {len(row) for row in reasons} == {0, 1, 2, 3}
+
+
 def test_scores_bands_and_erasure(trained):
     home, card_path = trained
     assert score(home.store, Model(card_path), AS_OF, (0.3, 0.6)) == 200
