@@ -502,12 +502,42 @@ def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int,
     return written
 
 
-def load(store: Store, as_of: date) -> pd.DataFrame:
-    # Plain tuples into the frame: a dict per row cost 10 s of the 16 at a million customers.
+def _load_part(as_of: date, low: str | None, high: str | None, store: Store | None = None) -> pd.DataFrame:
+    """The date's rows of the customers from `low` (inclusive) to `high` (exclusive), in customer order."""
+    store = store or _reader
     columns = store.columns("customer_features")
-    rows = store.rows(f"SELECT {', '.join(columns)} FROM customer_features WHERE as_of = ? ORDER BY customer_id",
-                      (as_of.isoformat(),))
-    return pd.DataFrame.from_records(rows, columns=columns).set_index("customer_id") if rows else pd.DataFrame()
+    bounds = "".join(clause for clause, bound in ((" AND customer_id >= ?", low), (" AND customer_id < ?", high))
+                     if bound is not None)
+    rows = store.rows(f"SELECT {', '.join(columns)} FROM customer_features WHERE as_of = ?{bounds} "
+                      "ORDER BY customer_id", (as_of.isoformat(), *(b for b in (low, high) if b is not None)))
+    # Plain tuples into the frame: a dict per row cost 10 s of the 16 at a million customers.
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+LOAD_SPLIT_ROWS = 20_000  # fewer rows than this are read in one process: not worth a fork
+
+
+def load(store: Store, as_of: date, workers: int = 1, key: bytes | None = None) -> pd.DataFrame:
+    """The date's features by customer. With `workers` > 1 (and the store's key, for its own connection), a
+    forked process reads the second half of the customers while this one reads the first: reading a row and
+    making Python values of it is one core's work (6.6 s at a million customers, 4 s in two halves)."""
+    middle = None
+    if workers > 1 and key is not None:
+        rows = store.scalar("SELECT count(*) FROM customer_features WHERE as_of = ?", (as_of.isoformat(),))
+        if rows >= LOAD_SPLIT_ROWS:
+            middle = store.scalar("SELECT customer_id FROM customer_features WHERE as_of = ? ORDER BY customer_id "
+                                  "LIMIT 1 OFFSET ?", (as_of.isoformat(), rows // 2))
+    if middle is None:
+        frame = _load_part(as_of, None, None, store)
+    else:
+        with ForkedWorkers(2, _load_part, setup=_open_reader, setup_args=(str(store.path), key)) as pool:
+            second = pool.submit(_load_part, as_of, middle, None)
+            parts = [_load_part(as_of, None, middle, store), second.result()]
+        frame = pd.concat(parts, ignore_index=True)
+        # A column empty in one half holds objects there: typed as reading every row at once types it.
+        mixed = [c for c in frame.columns if len({str(part[c].dtype) for part in parts}) > 1]
+        frame[mixed] = frame[mixed].infer_objects()
+    return frame.set_index("customer_id") if len(frame) else pd.DataFrame()
 
 
 # The bank's own columns as features --------------------------------------------------------------------

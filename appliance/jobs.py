@@ -148,9 +148,12 @@ def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
     """Features, churn scores (and segments) where a churn model exists, tags: the nightly pipeline, in order."""
     from appliance import features
     from appliance.scoring import day_scores
+    from appliance.settings import usable_cores
 
     rows = build_features(home, as_of)
-    loaded = features.load(home.store, as_of)  # once for scoring and tagging: 9 s at a million customers
+    # Once for scoring and tagging, in two halves at once (9 s at a million customers in one).
+    loaded = features.load(home.store, as_of, home.settings["features.workers"] or usable_cores(),
+                           home.keyring.data_key)
     scored: list = []
     if list((home.path / "models").glob("churn-*.json")) or list((home.path / "models").glob("propensity-*.json")):
         score_customers(home, as_of, actor, loaded, scored)

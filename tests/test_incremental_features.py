@@ -208,3 +208,22 @@ def test_a_carried_tenure_grows_only_where_it_counts_from_a_join_date(home, tmp_
     carried = _comparable(features.load(home.store, later))
     pd.testing.assert_frame_equal(carried, _full_rebuild(home, later, tmp_path), check_exact=True)
     pd.testing.assert_series_equal(carried["tenure_days"], _comparable(features.load(home.store, day))["tenure_days"])
+
+
+def test_features_read_in_two_halves_equal_those_read_at_once(loaded, monkeypatch):
+    """Typed as one read types them, also where a column is empty in one half only."""
+    home = loaded
+    day = date.fromisoformat(home.store.scalar("SELECT max(booked_at) FROM transactions")[:10]) + timedelta(days=1)
+    _build(home.store, day)
+    ids = home.store.rows("SELECT customer_id FROM customer_features WHERE as_of = ? ORDER BY customer_id",
+                          (day.isoformat(),))
+    with home.store.transaction():  # balance_now empty for the first half, income for the second
+        home.store.execute("UPDATE customer_features SET balance_now = NULL WHERE as_of = ? AND customer_id < ?",
+                           (day.isoformat(), ids[len(ids) // 2][0]))
+        home.store.execute("UPDATE customer_features SET income = 1.5 WHERE as_of = ? AND customer_id < ?",
+                           (day.isoformat(), ids[len(ids) // 2][0]))
+    monkeypatch.setattr(features, "LOAD_SPLIT_ROWS", 2)
+    halves = features.load(home.store, day, workers=2, key=home.keyring.data_key)
+    whole = features.load(home.store, day)
+    assert len(whole) == len(ids) > 20 and whole["balance_now"].dtype == "float64"
+    pd.testing.assert_frame_equal(halves, whole, check_exact=True)
