@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from appliance.access import Actor, system
 from appliance.errors import ApplianceError, ConfigError
@@ -92,13 +93,14 @@ def build_features(home, as_of: date, full: bool = False) -> int:
                           workers=settings["features.workers"] or usable_cores(), key=home.keyring.data_key)
 
 
-def score_customers(home, as_of: date, actor: Actor, loaded=None, scored: list | None = None
-                    ) -> tuple[int, dict, list[dict]]:
+def score_customers(home, as_of: date, actor: Actor, loaded=None, scored: list | None = None,
+                    after_scores: Callable[[], None] | None = None) -> tuple[int, dict, list[dict]]:
     """Churn scores with the current model of each scope (a customer is scored by the model of its own source
     where there is one, else by a model for all), propensity scores for each target, and segments where a
     segments model exists; each model run in the audit log, drift measured per model. Returns (customers
     given churn scores, the drift summaries by model, segment profiles). `loaded`: the day's features, when
-    the caller has them; `scored`: a list that collects the churn scores written (`scoring.day_scores`)."""
+    the caller has them; `scored`: a list that collects the churn scores written (`scoring.day_scores`);
+    `after_scores`: called once the scores are written, before the segments (the nightly starts tagging)."""
     from appliance import features
     from appliance.models import Model
     from appliance.scoring import (assign_segments, by_narrowest_scope, current_card, current_cards, day_scores,
@@ -123,6 +125,8 @@ def score_customers(home, as_of: date, actor: Actor, loaded=None, scored: list |
                           target=model.card["target"]["name"], scope=model.scope)
         score(home.store, model, as_of, cut_offs, drift_threshold=settings["drift.psi_threshold"], loaded=loaded)
         drift[model.card["onnx_file"]] = model.card["drift"][-1]
+    if after_scores is not None:
+        after_scores()
     profiles, assigned = [], []
     if list(models.glob("segments-*.json")):
         segments = Model(current_card(models, "segments"))
@@ -135,29 +139,70 @@ def score_customers(home, as_of: date, actor: Actor, loaded=None, scored: list |
     return len(claimed), drift, profiles
 
 
+def _tag_rules(home) -> Path:
+    from appliance import tagging
+
+    rules = home.path / "tags.yaml"
+    return rules if rules.exists() else tagging.SHIPPED
+
+
 def tag_customers(home, as_of: date, loaded=None, scores=None) -> int:
     """Tags and lifecycle stages, with the home's own rules when it has them (`loaded`: the day's features,
     `scores`: its churn scores, when the caller has them)."""
     from appliance import tagging
 
-    rules = home.path / "tags.yaml"
-    return tagging.build(home.store, as_of, rules if rules.exists() else tagging.SHIPPED, loaded, scores)
+    return tagging.build(home.store, as_of, _tag_rules(home), loaded, scores)
+
+
+# What a tagger forked by the nightly works from: a fork inherits the frames, which as arguments would be
+# pickled whole (a million customers' features), and its own store connection replaces the parent's.
+_inherited: dict = {}
+
+
+def _open_store(path: str, key: bytes) -> None:
+    from appliance.store import Store
+
+    _inherited["store"] = Store(Path(path), key)
+
+
+def _tag_inherited(as_of: date, rules: Path) -> int:
+    from appliance import tagging
+
+    return tagging.build(_inherited["store"], as_of, rules, _inherited["loaded"], _inherited["scores"])
 
 
 def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
-    """Features, churn scores (and segments) where a churn model exists, tags: the nightly pipeline, in order."""
+    """Features, churn scores (and segments) where a churn model exists, tags: the nightly pipeline, in order.
+    With more than one core, tags are built in a forked process (through its own connection) while this one
+    assigns the segments and summarises the risk: each needs only the day's features and churn scores, and
+    each writes in its own transaction."""
     from appliance import features
     from appliance.scoring import day_scores
     from appliance.settings import usable_cores
+    from appliance.workers import ForkedWorkers
 
     rows = build_features(home, as_of)
+    workers = home.settings["features.workers"] or usable_cores()
     # Once for scoring and tagging, in two halves at once (9 s at a million customers in one).
-    loaded = features.load(home.store, as_of, home.settings["features.workers"] or usable_cores(),
-                           home.keyring.data_key)
+    loaded = features.load(home.store, as_of, workers, home.keyring.data_key)
     scored: list = []
-    if list((home.path / "models").glob("churn-*.json")) or list((home.path / "models").glob("propensity-*.json")):
-        score_customers(home, as_of, actor, loaded, scored)
-    tag_customers(home, as_of, loaded, day_scores(home.store, as_of, scored) if scored else None)
+    tagged: list = []
+    with ForkedWorkers(2 if workers > 1 else 1, _tag_inherited, setup=_open_store,
+                       setup_args=(str(home.store.path), home.keyring.data_key)) as aside:
+        def start_tagging() -> None:
+            _inherited.update(store=home.store, loaded=loaded,
+                              scores=day_scores(home.store, as_of, scored) if scored else None)
+            tagged.append(aside.submit(_tag_inherited, as_of, _tag_rules(home)))
+
+        try:
+            if list((home.path / "models").glob("churn-*.json")) or \
+                    list((home.path / "models").glob("propensity-*.json")):
+                score_customers(home, as_of, actor, loaded, scored, after_scores=start_tagging)
+            if not tagged:
+                start_tagging()
+            tagged[0].result()
+        finally:
+            _inherited.clear()
     return rows
 
 

@@ -142,16 +142,20 @@ def build(store: Store, as_of: date, rules_path: Path = SHIPPED, loaded: pd.Data
     tags, lifecycle = load_rules(rules_path)
     frame = customer_frame(store, as_of, loaded, scores)
     stamp, day = datetime.now(timezone.utc).isoformat(timespec="seconds"), as_of.isoformat()
+    # Worked out before the write transaction, which is then only the writing: the nightly builds tags beside
+    # the segments and the risk summary, and each waits for the other's transaction.
+    given, sets, overlaps, flows = 0, iter(()), [], []
+    if not frame.empty:
+        tagged, stage = assign(frame, tags, lifecycle)
+        sets, given = _tag_sets(tagged, stage)
+        overlaps, flows = _summarise(store, day, tagged, stage)
     with store.transaction():
         for table in ("customer_tags", "tag_overlaps", "lifecycle_flows"):
             store.execute(f"DELETE FROM {table} WHERE as_of = ?", (day,))
-        if frame.empty:
-            return 0
-        tagged, stage = assign(frame, tags, lifecycle)
-        sets, given = _tag_sets(tagged, stage)
         store.executemany("INSERT INTO customer_tags VALUES (?,?,?,?)",
                           ((day, customer, held, stamp) for customer, held in sets))
-        _summarise(store, day, tagged, stage)
+        store.executemany("INSERT INTO tag_overlaps VALUES (?,?,?,?)", overlaps)
+        store.executemany("INSERT INTO lifecycle_flows VALUES (?,?,?,?,?)", flows)
     return given
 
 
@@ -192,16 +196,16 @@ def _distinct_rows(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _STAGE = "value >= 'lifecycle:' AND value < 'lifecycle;'"  # a stage among a customer's tags
 
 
-def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series) -> None:
-    """Every pair of tags' overlap (a tag with itself: its count; stages counted as `lifecycle:<id>`), and how
-    many customers moved from each stage at the previous tagging date to each stage now."""
+def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series) -> tuple[list, list]:
+    """The rows of tag_overlaps, every pair of tags' overlap (a tag with itself: its count; stages counted as
+    `lifecycle:<id>`), and of lifecycle_flows, how many customers moved from each stage at the previous
+    tagging date to each stage now."""
     held = tagged.to_numpy(dtype=np.float64)  # BLAS multiplies floats (exact for counts below 2**53): 0.04 s
     pairs = (held.T @ held).astype(np.int64)  # against 0.9 s for integers at a million customers
     names = list(tagged.columns)
     rows = [(as_of, names[i], names[j], int(pairs[i, j])) for i in range(len(names)) for j in range(i, len(names))
             if pairs[i, j]]
     rows += [(as_of, f"lifecycle:{name}", f"lifecycle:{name}", int(n)) for name, n in stage.value_counts().items()]
-    store.executemany("INSERT INTO tag_overlaps VALUES (?,?,?,?)", rows)
     # The latest earlier day with stages, found a day at a time newest first: a max over earlier days read
     # every earlier day's rows (6 s with seven days kept at a million customers, growing with each night).
     previous = store.scalar(f"WITH RECURSIVE {each_day('customer_tags')} SELECT d FROM days WHERE d < ? AND "
@@ -219,8 +223,7 @@ def _summarise(store: Store, as_of: str, tagged: pd.DataFrame, stage: pd.Series)
     moves = pd.DataFrame({"from": before.reindex(stage.index.union(before.index)).fillna("none"),
                           "to": stage.reindex(stage.index.union(before.index)).fillna("none")})
     flows = moves.groupby(["from", "to"]).size()
-    store.executemany("INSERT INTO lifecycle_flows VALUES (?,?,?,?,?)",
-                      [(as_of, previous, a, b, int(n)) for (a, b), n in flows.items()])
+    return rows, [(as_of, previous, a, b, int(n)) for (a, b), n in flows.items()]
 
 
 def holding(alias: str = "t") -> str:

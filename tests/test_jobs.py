@@ -117,3 +117,18 @@ def test_the_nightly_hands_its_scores_on_and_gets_what_reading_them_back_gives(h
     summarise_risk(home.store, as_of)
     jobs.tag_customers(home, as_of)
     assert written() == by_the_run
+
+
+def test_a_nightly_whose_tag_rules_are_broken_fails_with_their_line_and_keeps_its_scores(home, demo_dir):
+    """Tags are built in a forked process beside the segments: its error comes back as the same one line,
+    and what the other stages committed stays."""
+    as_of = ingest_and_score(home, demo_dir)
+    later = as_of.fromordinal(as_of.toordinal() + 1)
+    (home.path / "tags.yaml").write_text("version: 1\ntags:\n  - id: x\n    zh: 甲\n    en: x\n    all: ['no_such_field > 1']\n",
+                                         encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"tags.yaml line \d+: x: unknown field 'no_such_field'"):
+        jobs.nightly(home, later)
+    day = (later.isoformat(),)
+    assert home.store.scalar("SELECT count(*) FROM customer_scores WHERE as_of = ?", day) > 20
+    assert home.store.scalar("SELECT count(*) FROM risk_ranks WHERE as_of = ?", day) > 20
+    assert home.store.scalar("SELECT count(*) FROM customer_tags WHERE as_of = ?", day) == 0
