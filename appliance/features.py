@@ -281,6 +281,13 @@ A full rebuild runs instead when:
 - the data already reaches far enough past the last run that behaviour labels are knowable (runs for past
   dates, as training makes).
 
+With more than one worker (`features.workers`, one per core by default), the parts of a run overlap: a worker
+plans it (the queries above) while this process reads the customers, and workers compute the recomputed
+customers' chunks while this process carries the others' rows. The workers read through their own
+connections: no batch can commit while the run's write transaction is open, and what the run writes (the day's
+features) is not what they read, so they see the data this process saw. At a million customers this took an
+ordinary night's features from about 17 s to 13.
+
 `appliance run features --full` forces a full rebuild. Each run records its mode, the batch and audit entry it
 saw last, and how many customers it recomputed, in `feature_runs`.
 

@@ -54,7 +54,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a locked account stays locked.", 1, 10_080),
     Setting("features.workers", 0, int,
             "Processes computing customer features in parallel (each reads through its own connection); 0: one "
-            "per core this process may use.", 0, 64),
+            "per core this process may use. With more than one, the nightly also plans its features beside reading "
+            "the customers, reads the day's features in two halves at once, and builds tags beside the segments.",
+            0, 64),
     Setting("features.chunk_customers", 2_000, int,
             "Customers whose features are computed together; bounds memory.", 10, 1_000_000),
     Setting("features.churn_horizon_days", 90, int,
