@@ -148,6 +148,13 @@ class Candidate:
             self.frame = self.frame.join(declared_values[[d.name for d in self.declared]], how="left")
 
 
+def _in_value_order(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows in an order of their own values, not of customer tokens (which differ with each home's key): the
+    same data trains the same model, and measures it the same, in every home."""
+    order = np.lexsort(np.vstack([np.nan_to_num(x, nan=-np.inf).T[::-1], y[None, :]]))
+    return x[order], y[order]
+
+
 def train_binary(kind: str, target: dict, train: Candidate, holdout: Candidate, *, holdout_kind: str, window: dict,
                  folds: int, out_dir: Path, scope: list[str], min_auc: float, force: bool = False) -> Path:
     """Fit, measure (holdout and K-fold CV of the ONNX model), refuse a model no better than chance (under
@@ -164,11 +171,7 @@ def train_binary(kind: str, target: dict, train: Candidate, holdout: Candidate, 
                  for d in declared if d.kind == "categorical"}
     from appliance.models import design
 
-    x = design(train.frame, names, encodings)
-    # Rows in an order of their own values, not of customer tokens (which differ with each home's key): the
-    # same data trains the same model in every home.
-    order = np.lexsort(np.vstack([np.nan_to_num(x, nan=-np.inf).T[::-1], y[None, :]]))
-    x, y = x[order], y[order]
+    x, y = _in_value_order(design(train.frame, names, encodings), y)
     fold_scores = cross_validated_auc(x, y, folds)
     cv_auc = float(np.mean(fold_scores))
     if cv_auc < min_auc and not force:
@@ -183,8 +186,8 @@ def train_binary(kind: str, target: dict, train: Candidate, holdout: Candidate, 
     train_scores = onnx_probabilities(onnx_bytes, x)
     references = {n: reference(x[:, i].astype(float)) for i, n in enumerate(names)}
     references["probability"] = reference(train_scores.astype(float))
-    hx = design(holdout.frame.reindex(columns=train.frame.columns), names, encodings)
-    hy = holdout.label.to_numpy(dtype=int)
+    hx, hy = _in_value_order(design(holdout.frame.reindex(columns=train.frame.columns), names, encodings),
+                             holdout.label.to_numpy(dtype=int))
     measured = metrics(hy, onnx_probabilities(onnx_bytes, hx))
     measured.update({"holdout": holdout_kind, "cv_roc_auc": cv_auc, "cv_fold_roc_auc": fold_scores,
                      "cv_folds": folds, "min_auc": min_auc, "forced": bool(force and cv_auc < min_auc)})

@@ -326,3 +326,22 @@ def test_full_churn_set_segments_hold_under_resampling(tmp_path, key_file):
     out = run_cli("train", "segments", "--home", home, env_extra=env, check=True).stdout.strip().splitlines()
     card = json.loads(open(out[-1], encoding="utf-8").read())
     assert card["metrics"]["bootstrap_stability"]["chosen"]["mean_ari"] >= 0.8 and 3 <= card["k"] <= 8
+
+
+def test_a_binary_model_and_its_card_do_not_depend_on_the_order_customer_tokens_put_rows_in(churn_home, tmp_path):
+    """Tokens come from each bank's own key, so the same customers arrive in another order on another box:
+    the model, its holdout metrics and its features' importance must come out the same."""
+    frame = _in_stable_order(features.load(churn_home.store, AS_OF))
+    values = features.declared_frame(churn_home.store, frame.index.tolist(), [features.REGION])
+    found = []
+    for seed in (1, 2, 3):
+        train, holdout = frame.iloc[:150].sample(frac=1.0, random_state=seed), \
+            frame.iloc[150:].sample(frac=1.0, random_state=seed)
+        path = training.train_binary(
+            "churn", {"kind": "churn", "name": "churn"},
+            training.Candidate(train, train["churn_label"], [features.REGION], values),
+            training.Candidate(holdout, holdout["churn_label"], [features.REGION], values), holdout_kind="random",
+            window={"as_of": "x"}, folds=3, out_dir=tmp_path / str(seed), scope=["churn_modelling"], min_auc=0.6)
+        card = json.loads(path.read_text())
+        found.append((card["sha256"], card["metrics"], card["feature_info"]))
+    assert found[0] == found[1] == found[2]
