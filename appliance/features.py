@@ -537,7 +537,7 @@ def load(store: Store, as_of: date, workers: int = 1, key: bytes | None = None) 
     if middle is None:
         frame = _load_part(as_of, None, None, store)
     else:
-        with ForkedWorkers(2, _load_part, setup=_open_reader, setup_args=(str(store.path), key)) as pool:
+        with ForkedWorkers(1, _load_part, setup=_open_reader, setup_args=(str(store.path), key), inline=False) as pool:
             second = pool.submit(_load_part, as_of, middle, None)
             parts = [_load_part(as_of, None, middle, store), second.result()]
         frame = pd.concat(parts, ignore_index=True)

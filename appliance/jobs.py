@@ -187,8 +187,8 @@ def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
     loaded = features.load(home.store, as_of, workers, home.keyring.data_key)
     scored: list = []
     tagged: list = []
-    with ForkedWorkers(2 if workers > 1 else 1, _tag_inherited, setup=_open_store,
-                       setup_args=(str(home.store.path), home.keyring.data_key)) as aside:
+    with ForkedWorkers(1, _tag_inherited, setup=_open_store, setup_args=(str(home.store.path), home.keyring.data_key),
+                       inline=workers <= 1) as aside:
         def start_tagging() -> None:
             _inherited.update(store=home.store, loaded=loaded,
                               scores=day_scores(home.store, as_of, scored) if scored else None)

@@ -36,15 +36,17 @@ def _start(parent: int, setup: Callable | None, setup_args: tuple) -> None:
 class ForkedWorkers:
     """Runs `work(*job)` for each job in `workers` forked processes (after `setup(*setup_args)` in each)
     while the caller consumes earlier results; at most one job per worker waits ahead of the caller. With
-    one worker, runs inline."""
+    one worker, runs inline unless told otherwise (`inline`: one process working beside the caller)."""
 
-    def __init__(self, workers: int, work: Callable, setup: Callable | None = None, setup_args: tuple = ()):
+    def __init__(self, workers: int, work: Callable, setup: Callable | None = None, setup_args: tuple = (), *,
+                 inline: bool | None = None):
         self.workers, self.work = workers, work
         self.setup, self.setup_args = setup, setup_args
+        self.inline = workers <= 1 if inline is None else inline
         self.pool = None
 
     def __enter__(self) -> "ForkedWorkers":
-        if self.workers > 1:
+        if not self.inline:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),
                                             initializer=_start,
                                             initargs=(os.getpid(), self.setup, self.setup_args))

@@ -32,3 +32,10 @@ def test_map_without_jobs_still_runs_the_callers_work():
     with ForkedWorkers(2, _square_and_pid) as pool:
         assert list(pool.map(iter(()), meanwhile=lambda: calls.append(1))) == []
     assert calls == [1]
+
+
+def test_one_worker_may_work_beside_the_caller_instead_of_inline():
+    with ForkedWorkers(1, _square_and_pid, inline=False) as pool:
+        square, pid = pool.submit(_square_and_pid, 3).result()
+        assert [r[0] for r in pool.map((n,) for n in range(5))] == [0, 1, 4, 9, 16]
+    assert square == 9 and pid != os.getpid()
