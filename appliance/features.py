@@ -406,20 +406,19 @@ def _plan(store: Store, as_of: date, horizon_days: int, inactivity_days: int) ->
                 | _near_boundaries(store, previous, as_of, horizon_days))
 
 
-def _carry(store: Store, as_of: date, plan: Plan, stamp: str, everyone: pd.DataFrame) -> int:
+def _carry(store: Store, as_of: date, plan: Plan, stamp: str, carried: pd.DataFrame) -> int:
     """Features of the customers nothing happened to, in SQL: the previous run's rows with the day counts
     and the tenure grown by the days that passed. Everything else about them is unchanged: no row of theirs
     changed, nothing of theirs crossed a window's edge, the year (their age) is the same, and their label is
     the source's as before (behaviour labels are not knowable yet, see _plan). The customers carried, and
-    whether their tenure counts from a join date, come from `everyone` (still with the bank on the date):
-    joined to the customers table instead, each row was a lookup at a random place in it."""
+    whether their tenure counts from a join date, come from `carried` (still with the bank on the date, not
+    recomputed): joined to the customers table instead, each row was a lookup at a random place in it."""
     gap, day = (as_of - plan.previous).days, as_of.isoformat()
-    carried = ~everyone["customer_id"].isin(plan.recompute)
     grown = {name: f"CASE WHEN f.{name} = {NONE_DAYS} THEN f.{name} ELSE f.{name} + :gap END" for name in DAY_COUNTS}
     grown["tenure_days"] = "CASE WHEN k.dated THEN f.tenure_days + :gap ELSE f.tenure_days END"
     values = ", ".join(grown.get(name, f"f.{name}") for name in FEATURE_NAMES)
     with store.keyed_rows("carried", ("customer_id TEXT", "dated INTEGER NOT NULL"),
-                          zip(everyone["customer_id"][carried].tolist(), everyone["dated"][carried].tolist())) as table:
+                          zip(carried["customer_id"].tolist(), carried["dated"].tolist())) as table:
         return store.execute(
             f"INSERT INTO customer_features (customer_id, as_of, {', '.join(FEATURE_NAMES)}, churn_label, "
             f"computed_at) SELECT f.customer_id, :day, {values}, f.churn_label, :stamp FROM {table} k "
@@ -490,18 +489,19 @@ def build(store: Store, as_of: date, *, chunk_customers: int, horizon_days: int,
                                               (plan.previous.isoformat(),))}
             plan = Plan(plan.previous, plan.recompute | (set(everyone["customer_id"].tolist()) - known))
         store.execute("DELETE FROM customer_features WHERE as_of = ?", (day,))
-        redo = everyone if plan is None else everyone[everyone["customer_id"].isin(plan.recompute)]
-        carried: list[int] = []
+        recomputing = everyone["customer_id"].isin(plan.recompute) if plan is not None else None
+        redo = everyone if plan is None else everyone[recomputing]
+        carried_rows: list[int] = []
 
         def carry() -> None:
-            carried.append(_carry(store, as_of, plan, stamp, everyone))
+            carried_rows.append(_carry(store, as_of, plan, stamp, everyone[~recomputing]))
 
         jobs = ((as_of, redo.iloc[start:start + chunk_customers], horizon_days, inactivity_days, *here)
                 for start in range(0, len(redo), chunk_customers))
         for rows in pool.map(jobs, ahead=workers * CHUNKS_AHEAD_PER_WORKER,
                              meanwhile=carry if plan is not None and len(everyone) else None):
             recomputed += write(rows)
-        written = recomputed + sum(carried)
+        written = recomputed + sum(carried_rows)
         store.execute("INSERT OR REPLACE INTO feature_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                       (day, "full" if plan is None else "incremental",
                        store.scalar("SELECT coalesce(max(batch_id), 0) FROM ingest_batches"),

@@ -80,17 +80,22 @@ def recorded(home, job: str, actor: Actor):
         handle.close()
 
 
+def _feature_workers(home) -> int:
+    from appliance.settings import usable_cores
+
+    return home.settings["features.workers"] or usable_cores()
+
+
 def build_features(home, as_of: date, full: bool = False) -> int:
     """Every customer's features as of the date, with the home's settings: incrementally after a recent run,
     or recomputed for everyone (`full`)."""
     from appliance import features
-    from appliance.settings import usable_cores
 
     settings = home.settings
     return features.build(home.store, as_of, chunk_customers=settings["features.chunk_customers"],
                           horizon_days=settings["features.churn_horizon_days"],
                           inactivity_days=settings["features.inactivity_days"], full=full,
-                          workers=settings["features.workers"] or usable_cores(), key=home.keyring.data_key)
+                          workers=_feature_workers(home), key=home.keyring.data_key)
 
 
 def score_customers(home, as_of: date, actor: Actor, loaded=None, scored: list | None = None,
@@ -178,11 +183,10 @@ def nightly(home, as_of: date, actor: Actor = system("nightly")) -> int:
     each writes in its own transaction."""
     from appliance import features
     from appliance.scoring import day_scores
-    from appliance.settings import usable_cores
     from appliance.workers import ForkedWorkers
 
     rows = build_features(home, as_of)
-    workers = home.settings["features.workers"] or usable_cores()
+    workers = _feature_workers(home)
     # Once for scoring and tagging, in two halves at once (9 s at a million customers in one).
     loaded = features.load(home.store, as_of, workers, home.keyring.data_key)
     scored: list = []

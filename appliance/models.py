@@ -277,9 +277,10 @@ class Model:
             codes = np.full(keys.shape, -1, dtype=np.int64)
             codes[counts], distinct = pd.factorize(keys[counts])
             sentences_zh, sentences_en = np.empty(len(distinct), dtype=object), np.empty(len(distinct), dtype=object)
-            for code, key in enumerate(distinct.tolist()):
-                value = float(np.array([key & 0xFFFFFFFF], dtype=np.uint32).view(np.float32)[0])
-                reason = self._reason(key >> 32, value, 0.0)
+            features = (distinct >> 32).tolist()
+            values_of = (distinct & 0xFFFFFFFF).astype(np.uint32).view(np.float32).tolist()
+            for code, (j, value) in enumerate(zip(features, values_of)):
+                reason = self._reason(j, value, 0.0)
                 sentences_zh[code] = json.dumps(reason.text("zh"), ensure_ascii=False)
                 sentences_en[code] = json.dumps(reason.text("en"))
             for count in range(1, chosen.shape[1] + 1):
